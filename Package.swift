@@ -1,0 +1,28 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Florian",
+    products: [
+        .executable(name: "florian", targets: ["florian"]),
+    ],
+    targets: [
+        // System libraries (Debian: libssl-dev, libsqlite3-dev). Imported only by the module that wraps them.
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+
+        .target(name: "Wire"),
+        .target(name: "Consensus"),
+        .target(name: "Store", dependencies: ["Consensus", "Wire", "CSQLite"]),
+        .target(name: "Bus", dependencies: ["Consensus", "Wire"]),
+        .target(name: "Simulator", dependencies: ["Consensus", "Bus", "Wire"]),
+        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Simulator", "Wire"]),
+
+        .testTarget(name: "WireTests", dependencies: ["Wire"]),
+        .testTarget(name: "ConsensusTests", dependencies: ["Consensus"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Consensus", "Wire"]),
+        .testTarget(name: "BusTests", dependencies: ["Bus", "Consensus"]),
+        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Consensus", "Bus"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

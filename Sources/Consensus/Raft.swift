@@ -1,0 +1,430 @@
+/// A replica's role (Raft §5.1, with the pre-candidate of thesis §9.6).
+public enum Role: String, Sendable {
+    case follower, preCandidate, candidate, leader
+}
+
+/// Why a proposal was not appended.
+public enum ProposeError: Error, Equatable, Sendable {
+    /// Only the leader appends; `leader` is the one this node last heard of, if any.
+    case notLeader(leader: NodeID?)
+    case entryTooLarge(size: Int, limit: Int)
+    /// The replica stopped after an internal fault (see `Raft.fault`).
+    case halted
+}
+
+/// What the replica must do next, in this order (etcd/raft's Ready): persist `hardState` and
+/// `entries` and sync; then send `messages`; then apply `committed`; then take the next `Ready`.
+public struct Ready: Equatable, Sendable {
+    public var hardState: HardState?
+    public var entries: [Entry]
+    public var messages: [Message]
+    public var committed: [Entry]
+
+    public var persistBatch: PersistBatch { PersistBatch(hardState: hardState, entries: entries) }
+    public var isEmpty: Bool { hardState == nil && entries.isEmpty && messages.isEmpty && committed.isEmpty }
+}
+
+/// Raft (Ongaro & Ousterhout 2014; Ongaro 2014 thesis) as a pure, deterministic state machine in
+/// the style of etcd/raft. Inputs: `step` (a message), `tick` (logical time), `propose`.
+/// Outputs: `ready()`. No clock, no IO; election jitter comes from the generator it is given.
+///
+/// Safety rests on the caller's side of `Ready`: nothing in `messages` may leave before
+/// `hardState` and `entries` of the same `Ready` are synced. Because of that the leader may count
+/// its own log as replicated the moment it appends.
+public struct Raft: Sendable {
+    public let config: RaftConfig
+    public private(set) var term: UInt64 = 0
+    public private(set) var vote: NodeID?
+    public private(set) var role: Role = .follower
+    /// The leader of `term` as far as this node knows.
+    public private(set) var leader: NodeID?
+    /// Set when an input contradicts an invariant that Raft guarantees (for example an append
+    /// that would overwrite a committed entry). A replica with a fault must stop serving.
+    public private(set) var fault: String?
+
+    var log: RaftLog
+    private var rng: Xoshiro256
+    private var electionElapsed = 0
+    private var heartbeatElapsed = 0
+    private var randomizedElectionTimeout = 0
+    private var votesGranted: Set<NodeID> = []
+    private var votesRejected: Set<NodeID> = []
+    /// Leader only: one per voter, in `config.voters` order.
+    private var progress: [Progress] = []
+    private var needsBroadcast = false
+    private var outbox: [Message] = []
+    private var lastHardState: HardState
+
+    /// Restores a replica from what its storage recovered. `random` drives election jitter only.
+    public init(config: RaftConfig, recovered: RecoveredLog = RecoveredLog(), random: Xoshiro256) {
+        precondition(config.voters.contains(config.id) || config.voters.isEmpty == false)
+        self.config = config
+        self.rng = random
+        self.log = RaftLog(recovered: recovered)
+        self.term = recovered.hardState.term
+        self.vote = recovered.hardState.vote
+        self.lastHardState = HardState(term: term, vote: vote, commit: log.committed)
+        resetElectionTimer()
+    }
+
+    // MARK: - Observers
+
+    public var commitIndex: UInt64 { log.committed }
+    public var lastIndex: UInt64 { log.lastIndex }
+    public var lastTerm: UInt64 { log.lastTerm }
+    public var appliedIndex: UInt64 { log.applied }
+    public func term(at index: UInt64) -> UInt64? { log.term(at: index) }
+    public func entry(at index: UInt64) -> Entry? { log.entry(at: index) }
+    public var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
+    private var quorum: Int { config.quorum }
+    private var id: NodeID { config.id }
+    private var isVoter: Bool { config.voters.contains(id) }
+
+    // MARK: - Inputs
+
+    /// Advances logical time by one tick.
+    public mutating func tick() {
+        guard fault == nil else { return }
+        switch role {
+        case .leader:
+            heartbeatElapsed += 1
+            electionElapsed += 1
+            if electionElapsed >= config.electionTicks {
+                electionElapsed = 0
+                if config.checkQuorum && !quorumRecentlyActive() {
+                    becomeFollower(term: term, leader: nil)
+                    return
+                }
+            }
+            if heartbeatElapsed >= config.heartbeatTicks {
+                heartbeatElapsed = 0
+                broadcastHeartbeat()
+            }
+        case .follower, .preCandidate, .candidate:
+            electionElapsed += 1
+            if isVoter && electionElapsed >= randomizedElectionTimeout {
+                campaign(preVote: config.preVote)
+            }
+        }
+    }
+
+    /// Appends a command when this node leads. Returns the index and term the entry got; it is
+    /// committed once an applied entry has that index and term.
+    public mutating func propose(_ data: [UInt8]) -> Result<(index: UInt64, term: UInt64), ProposeError> {
+        guard fault == nil else { return .failure(.halted) }
+        guard role == .leader else { return .failure(.notLeader(leader: leader)) }
+        guard data.count <= config.maxEntryBytes else {
+            return .failure(.entryTooLarge(size: data.count, limit: config.maxEntryBytes))
+        }
+        let entry = Entry(index: log.lastIndex + 1, term: term, kind: .command, data: data)
+        appendAsLeader(entry)
+        return .success((entry.index, entry.term))
+    }
+
+    /// Handles one message from a peer.
+    public mutating func step(_ m: Message) {
+        guard fault == nil, m.to == id else { return }
+        // Term rules (§5.1), with the lease and pre-vote exceptions (thesis §6.2, §9.6).
+        if m.term > term {
+            switch m.body {
+            case .requestVote(let pre, _, _):
+                if config.checkQuorum, leader != nil, electionElapsed < config.electionTicks {
+                    return  // we heard from a live leader recently: ignore the disruption
+                }
+                if !pre { becomeFollower(term: m.term, leader: nil) }
+            case .voteResponse(pre: true, granted: true):
+                break  // a granted pre-vote carries the term we would campaign in
+            case .append, .heartbeat:
+                becomeFollower(term: m.term, leader: m.from)
+            default:
+                becomeFollower(term: m.term, leader: nil)
+            }
+        } else if m.term < term {
+            switch m.body {
+            case .append, .heartbeat:
+                // A stale leader: tell it our term so it steps down.
+                send(to: m.from, .appendResponse(index: log.lastIndex, rejection: nil))
+            case .requestVote(pre: true, _, _):
+                send(to: m.from, .voteResponse(pre: true, granted: false))
+            default:
+                break
+            }
+            return
+        }
+
+        switch m.body {
+        case let .requestVote(pre, lastIndex, lastTerm):
+            handleVoteRequest(m, pre: pre, lastIndex: lastIndex, lastTerm: lastTerm)
+        case let .voteResponse(pre, granted):
+            handleVoteResponse(m, pre: pre, granted: granted)
+        case let .append(prevIndex, prevTerm, entries, commit):
+            guard acceptLeader(m) else { return }
+            handleAppend(from: m.from, prevIndex: prevIndex, prevTerm: prevTerm, entries: entries, commit: commit)
+        case let .heartbeat(commit):
+            guard acceptLeader(m) else { return }
+            if commit > log.committed { log.commit(to: min(commit, log.lastIndex)) }
+            send(to: m.from, .heartbeatResponse)
+        case let .appendResponse(index, rejection):
+            guard role == .leader else { return }
+            handleAppendResponse(from: m.from, index: index, rejection: rejection)
+        case .heartbeatResponse:
+            guard role == .leader else { return }
+            handleHeartbeatResponse(from: m.from)
+        }
+    }
+
+    // MARK: - Output
+
+    /// True when `ready()` has something to do.
+    public var hasReady: Bool {
+        needsBroadcast || !outbox.isEmpty || log.hasUnstable || log.hasUnapplied || hardState != lastHardState
+    }
+
+    /// Takes what must be persisted, sent and applied. The caller persists, then sends, then
+    /// applies, and only then asks again.
+    public mutating func ready() -> Ready {
+        if needsBroadcast {
+            needsBroadcast = false
+            if role == .leader { broadcastAppend() }
+        }
+        let hs = hardState
+        let changed = hs != lastHardState
+        lastHardState = hs
+        let rd = Ready(
+            hardState: changed ? hs : nil,
+            entries: log.takeUnstable(),
+            messages: outbox,
+            committed: log.takeCommitted())
+        outbox.removeAll(keepingCapacity: true)
+        return rd
+    }
+
+    // MARK: - Elections (§5.2, thesis §9.6)
+
+    private mutating func resetElectionTimer() {
+        electionElapsed = 0
+        randomizedElectionTimeout = config.electionTicks + Int(rng.below(UInt64(max(1, config.electionTicks))))
+    }
+
+    private mutating func becomeFollower(term newTerm: UInt64, leader newLeader: NodeID?) {
+        if newTerm != term {
+            term = newTerm
+            vote = nil
+        }
+        role = .follower
+        leader = newLeader
+        progress.removeAll()
+        needsBroadcast = false
+        heartbeatElapsed = 0
+        resetElectionTimer()
+    }
+
+    private mutating func campaign(preVote pre: Bool) {
+        resetElectionTimer()
+        leader = nil
+        votesGranted = [id]
+        votesRejected = []
+        let campaignTerm: UInt64
+        if pre {
+            role = .preCandidate
+            campaignTerm = term + 1
+        } else {
+            role = .candidate
+            term += 1
+            vote = id
+            campaignTerm = term
+        }
+        if votesGranted.count >= quorum {
+            if pre { campaign(preVote: false) } else { becomeLeader() }
+            return
+        }
+        for peer in config.voters where peer != id {
+            outbox.append(Message(from: id, to: peer, term: campaignTerm,
+                                  body: .requestVote(pre: pre, lastIndex: log.lastIndex, lastTerm: log.lastTerm)))
+        }
+    }
+
+    private mutating func handleVoteRequest(_ m: Message, pre: Bool, lastIndex: UInt64, lastTerm: UInt64) {
+        // §5.2: one vote per term, first come first served; a pre-vote for a future term binds nothing.
+        let canVote = vote == m.from || (vote == nil && leader == nil) || (pre && m.term > term)
+        let upToDate = config.mutants.contains(.skipVoteLogCheck)
+            || log.isUpToDate(lastIndex: lastIndex, lastTerm: lastTerm)
+        if canVote && upToDate {
+            outbox.append(Message(from: id, to: m.from, term: pre ? m.term : term,
+                                  body: .voteResponse(pre: pre, granted: true)))
+            if !pre {
+                vote = m.from
+                electionElapsed = 0
+            }
+        } else {
+            send(to: m.from, .voteResponse(pre: pre, granted: false))
+        }
+    }
+
+    private mutating func handleVoteResponse(_ m: Message, pre: Bool, granted: Bool) {
+        guard (pre && role == .preCandidate) || (!pre && role == .candidate) else { return }
+        if granted { votesGranted.insert(m.from) } else { votesRejected.insert(m.from) }
+        if votesGranted.count >= quorum {
+            if pre { campaign(preVote: false) } else { becomeLeader() }
+        } else if votesRejected.count >= quorum {
+            becomeFollower(term: term, leader: nil)
+        }
+    }
+
+    private mutating func becomeLeader() {
+        role = .leader
+        leader = id
+        heartbeatElapsed = 0
+        electionElapsed = 0
+        progress = config.voters.map { _ in Progress(next: log.lastIndex + 1) }
+        for k in progress.indices { progress[k].recentActive = true }
+        // §8: an entry of the new term, so that earlier terms' entries can commit (§5.4.2).
+        appendAsLeader(Entry(index: log.lastIndex + 1, term: term, kind: .noop))
+    }
+
+    /// Check-quorum (thesis §6.2): true when a quorum was heard from since the last check; starts
+    /// the next window.
+    private mutating func quorumRecentlyActive() -> Bool {
+        var active = 0
+        for (k, peer) in config.voters.enumerated() {
+            if peer == id || progress[k].recentActive { active += 1 }
+            if peer != id { progress[k].recentActive = false }
+        }
+        return active >= quorum
+    }
+
+    // MARK: - Replication (§5.3), leader side
+
+    private mutating func appendAsLeader(_ entry: Entry) {
+        log.append(entry)
+        if let me = config.voters.firstIndex(of: id) { _ = progress[me].update(matched: log.lastIndex) }
+        maybeCommit()
+        needsBroadcast = true
+    }
+
+    private mutating func broadcastAppend() {
+        for (k, peer) in config.voters.enumerated() where peer != id {
+            sendAppend(k, to: peer, evenIfEmpty: true)
+        }
+    }
+
+    private mutating func broadcastHeartbeat() {
+        for (k, peer) in config.voters.enumerated() where peer != id {
+            send(to: peer, .heartbeat(commit: min(progress[k].match, log.committed)))
+        }
+    }
+
+    /// Sends the next append to one follower if its flow control allows. Returns true if sent.
+    @discardableResult
+    private mutating func sendAppend(_ k: Int, to peer: NodeID, evenIfEmpty: Bool) -> Bool {
+        var pr = progress[k]
+        defer { progress[k] = pr }
+        if pr.isPaused(maxInflight: config.maxInflightAppends) { return false }
+        let prevIndex = pr.next - 1
+        guard let prevTerm = log.term(at: prevIndex) else {
+            // The follower needs entries compacted away: InstallSnapshot arrives with issue 3.
+            return false
+        }
+        let entries = log.slice(from: pr.next, through: log.lastIndex,
+                                maxCount: config.maxEntriesPerAppend, maxBytes: config.maxBytesPerAppend)
+        if entries.isEmpty && !evenIfEmpty { return false }
+        outbox.append(Message(from: id, to: peer, term: term,
+                              body: .append(prevIndex: prevIndex, prevTerm: prevTerm, entries: entries,
+                                            commit: log.committed)))
+        pr.sent(lastIndex: entries.last?.index ?? prevIndex, entries: entries.count)
+        return true
+    }
+
+    private mutating func handleAppendResponse(from peer: NodeID, index: UInt64, rejection: Message.Rejection?) {
+        guard let k = config.voters.firstIndex(of: peer) else { return }
+        progress[k].recentActive = true
+        if let rejection {
+            var hint = rejection.hintIndex
+            if rejection.hintTerm > 0 {
+                hint = log.conflictHint(index: rejection.hintIndex, term: rejection.hintTerm).index
+            }
+            if progress[k].decrease(rejected: index, hint: hint) {
+                if progress[k].state == .replicate { progress[k].becomeProbe() }
+                sendAppend(k, to: peer, evenIfEmpty: true)
+            }
+            return
+        }
+        let moved = progress[k].update(matched: index)
+        guard moved else { return }
+        switch progress[k].state {
+        case .probe: progress[k].becomeReplicate()
+        case .replicate: progress[k].freeInflight(upTo: index)
+        }
+        if maybeCommit() {
+            needsBroadcast = true  // carry the new commit index to everyone
+        }
+        while sendAppend(k, to: peer, evenIfEmpty: false) {}
+    }
+
+    private mutating func handleHeartbeatResponse(from peer: NodeID) {
+        guard let k = config.voters.firstIndex(of: peer) else { return }
+        progress[k].recentActive = true
+        progress[k].probeSent = false
+        if progress[k].state == .replicate, progress[k].inflight.count >= config.maxInflightAppends {
+            progress[k].inflight.removeFirst()
+        }
+        if progress[k].match < log.lastIndex { sendAppend(k, to: peer, evenIfEmpty: true) }
+    }
+
+    /// §5.3/§5.4.2: the leader commits the highest index stored on a quorum, but only once an
+    /// entry of its own term is among them.
+    @discardableResult
+    private mutating func maybeCommit() -> Bool {
+        var matches = config.voters.enumerated().map { k, peer in peer == id ? log.lastIndex : progress[k].match }
+        matches.sort(by: >)
+        let candidate = matches[quorum - 1]
+        guard candidate > log.committed else { return false }
+        guard log.term(at: candidate) == term || config.mutants.contains(.commitPreviousTermByCount) else { return false }
+        log.commit(to: candidate)
+        return true
+    }
+
+    // MARK: - Replication, follower side
+
+    /// An append or heartbeat in our term: the sender is the leader.
+    private mutating func acceptLeader(_ m: Message) -> Bool {
+        if role == .leader {
+            fault = "two leaders in term \(term): \(id) and \(m.from)"
+            return false
+        }
+        if role != .follower { becomeFollower(term: term, leader: m.from) }
+        leader = m.from
+        electionElapsed = 0
+        return true
+    }
+
+    private mutating func handleAppend(from leader: NodeID, prevIndex: UInt64, prevTerm: UInt64,
+                                       entries: [Entry], commit: UInt64) {
+        if prevIndex < log.committed {
+            // Everything up to our commit index matches the leader's log already (§5.4 Log Matching).
+            send(to: leader, .appendResponse(index: log.committed, rejection: nil))
+            return
+        }
+        guard log.matchTerm(prevIndex, prevTerm) else {
+            let probe = min(prevIndex, log.lastIndex)
+            let hint = log.conflictHint(index: probe, term: prevTerm)
+            send(to: leader, .appendResponse(index: prevIndex,
+                                             rejection: .init(hintIndex: hint.index, hintTerm: hint.term)))
+            return
+        }
+        let lastNew = prevIndex + UInt64(entries.count)
+        if let conflict = log.firstConflict(in: entries) {
+            if conflict <= log.committed {
+                fault = "append from \(leader) in term \(term) would overwrite committed entry \(conflict)"
+                return
+            }
+            log.truncateAndAppend(entries[Int(conflict - entries[0].index)...])
+        }
+        log.commit(to: min(commit, lastNew))
+        send(to: leader, .appendResponse(index: lastNew, rejection: nil))
+    }
+
+    private mutating func send(to peer: NodeID, _ body: Message.Body) {
+        outbox.append(Message(from: id, to: peer, term: term, body: body))
+    }
+}

@@ -1,0 +1,610 @@
+import Bus
+@_spi(Simulation) import Consensus
+import Wire
+
+/// The result of simulating one seed.
+public struct SeedOutcome: Sendable {
+    public var seed: UInt64
+    public var violation: Violation?
+    /// The last trace lines before the violation (only when the run was traced).
+    public var traceTail: [String]
+    /// SHA-256 of the canonical trace (only when the run was traced).
+    public var traceHash: String?
+    public var stats: Stats
+
+    public struct Stats: Sendable {
+        public var events = 0
+        public var nodes = 0
+        public var acknowledged = 0
+        public var committedEntries: UInt64 = 0
+        public var crashes = 0
+        public var partitions = 0
+        public var elections = 0
+        public var virtualMicros: UInt64 = 0
+    }
+}
+
+/// Options for one run.
+public struct SimulationOptions: Sendable {
+    public var scenario = Scenario()
+    @_spi(Simulation) public var mutants: Mutants = []
+    public var trace = false
+    /// How many of the last trace lines to keep (for `--trace`, all).
+    public var traceLines = 40
+    public init() {}
+}
+
+/// One deterministic world: a cluster of real `Replica`s on virtual time, virtual disks and a
+/// virtual network, with clients, faults and the checker — all drawn from one seed.
+final class World {
+    private enum Event {
+        case tick(node: Int, incarnation: Int)
+        case deliver(Message, incarnation: Int)
+        case sync(node: Int, generation: Int, complete: () -> Void)
+        case request(client: Int, attempt: Int, node: Int)
+        case response(client: Int, attempt: Int, op: UInt64, result: Result<CommitPosition, ReplicaError>, from: Int)
+        case timeout(client: Int, attempt: Int)
+        case nextOp(client: Int)
+        case chaos
+        case restart(node: Int)
+        case leaderFault(node: Int, term: UInt64)
+        case healPartition(generation: Int)
+        case unclog(from: Int, to: Int, generation: Int)
+        case healAll
+        case deadline
+    }
+
+    private final class Node {
+        let id: NodeID
+        let disk = SimDisk()
+        var replica: Replica?
+        var machine: SimStateMachine?
+        var incarnation = 0
+        init(id: NodeID) { self.id = id }
+    }
+
+    private final class Link: Transport {
+        unowned let world: World
+        let from: Int
+        let incarnation: Int
+        init(world: World, from: Int, incarnation: Int) {
+            self.world = world
+            self.from = from
+            self.incarnation = incarnation
+        }
+        func send(_ messages: [Message]) { for m in messages { world.transmit(m) } }
+    }
+
+    private struct Client {
+        var seq: UInt32 = 0
+        var op: (id: UInt64, data: [UInt8], started: UInt64)?
+        var attempt = 0
+        var believedLeader: Int?
+        var done = false
+        var acknowledged = 0
+    }
+
+    // Parameters drawn from the seed.
+    private let seed: UInt64
+    private var rng: Xoshiro256
+    private let n: Int
+    private let tickMicros: UInt64
+    private let electionTicks: Int
+    private let delay: ClosedRange<Double>
+    private var drop: Double
+    private var duplicate: Double
+    private let fsync: ClosedRange<Double>
+    private let crashRate: Double
+    private let down: ClosedRange<Double>
+    private let partitionRate: Double
+    private let partitionDuration: ClosedRange<Double>
+    private let clogRate: Double
+    private let leaderFault: Double
+    private let leaderFaultDelay: ClosedRange<Double>
+    private var leaderSeen: [UInt64] = []
+    private let clogDuration: ClosedRange<Double>
+    private let payloadBytes: ClosedRange<Int>
+    private let clientTimeout: UInt64
+    private let faultEnd: UInt64
+    private let deadline: UInt64
+    private let config: (NodeID) -> RaftConfig
+
+    // State.
+    private var now: UInt64 = 0
+    private var queue = EventQueue<Event>()
+    private var nodes: [Node] = []
+    private var clients: [Client] = []
+    private var cut: [[Bool]]
+    private var clog: [[UInt64]]
+    private var clogGeneration = 0
+    private var partitionGeneration = 0
+    private var healed = false
+    private var checker: Checker
+    private var issued: Set<UInt64> = []
+    private var acked: [UInt64: CommitPosition] = [:]
+    private var violation: Violation?
+    private var stats = SeedOutcome.Stats()
+    private var durableCheckedAt: UInt64 = 0
+
+    // Trace.
+    private let tracing: Bool
+    private let traceLines: Int
+    private var sha = SHA256()
+    private var tail: [String] = []
+
+    private static let chaosPeriod: UInt64 = 100_000
+
+    init(seed: UInt64, options: SimulationOptions) {
+        self.seed = seed
+        var r = Xoshiro256(seed: seed)
+        let s = options.scenario
+        func draw(_ range: ClosedRange<Double>) -> Double { r.double(in: range) }
+        func drawInt(_ range: ClosedRange<Double>) -> Int { r.int(in: Int(range.lowerBound.rounded())...Int(range.upperBound.rounded())) }
+        n = s.clusterSizes[Int(r.below(UInt64(s.clusterSizes.count)))]
+        let clientCount = drawInt(s.clients)
+        tickMicros = UInt64(draw(s.tickMs) * 1000)
+        electionTicks = max(2, drawInt(s.electionTicks))
+        // Swarm testing (Groce et al. 2012): each fault kind is switched on or off per seed, so
+        // some seeds are calm, some suffer one kind of fault intensely, some a storm of all.
+        func feature(_ range: ClosedRange<Double>) -> Double { r.chance(0.5) ? r.double(in: range) : 0 }
+        func lowOrDrawn(_ range: ClosedRange<Double>) -> Int {
+            r.chance(0.5) ? Int(range.lowerBound.rounded()) : drawInt(range)
+        }
+        let d1 = draw(s.delayMs), d2 = draw(s.delayMs)
+        delay = min(d1, d2)...max(d1, d2)
+        drop = feature(s.drop)
+        duplicate = feature(s.duplicate)
+        let f1 = draw(s.fsyncMs), f2 = draw(s.fsyncMs)
+        fsync = min(f1, f2)...max(f1, f2)
+        crashRate = feature(s.crashRate)
+        down = s.downMs
+        partitionRate = feature(s.partitionRate)
+        partitionDuration = s.partitionMs
+        clogRate = feature(s.clogRate)
+        clogDuration = s.clogMs
+        leaderFault = feature(s.leaderFault)
+        leaderFaultDelay = s.leaderFaultMs
+        payloadBytes = Int(s.payloadBytes.lowerBound)...Int(s.payloadBytes.upperBound)
+        clientTimeout = UInt64(draw(s.clientTimeoutMs) * 1000)
+        faultEnd = UInt64(draw(s.faultSeconds) * 1_000_000)
+        deadline = faultEnd + UInt64(draw(s.healBoundSeconds) * 1_000_000)
+        let maxEntries = max(1, lowOrDrawn(s.maxEntriesPerAppend))
+        let maxInflight = max(1, lowOrDrawn(s.maxInflight))
+        let voters = (1...n).map { NodeID(UInt64($0)) }
+        let mutants = options.mutants
+        let et = electionTicks
+        config = { id in
+            var c = RaftConfig(id: id, voters: voters)
+            c.electionTicks = et
+            c.heartbeatTicks = 1
+            c.maxEntriesPerAppend = maxEntries
+            c.maxInflightAppends = maxInflight
+            c.mutants = mutants
+            return c
+        }
+        rng = r
+        tracing = options.trace
+        traceLines = options.traceLines
+        cut = Array(repeating: Array(repeating: false, count: n), count: n)
+        clog = Array(repeating: Array(repeating: 0, count: n), count: n)
+        checker = Checker(nodes: n)
+        clients = Array(repeating: Client(), count: clientCount)
+        stats.nodes = n
+        nodes = voters.map { Node(id: $0) }
+        leaderSeen = Array(repeating: 0, count: n)
+    }
+
+    // MARK: - Running
+
+    func run() -> SeedOutcome {
+        trace("world seed=\(seed) nodes=\(n) clients=\(clients.count) drop=\(fmt(drop)) dup=\(fmt(duplicate)) crash=\(fmt(crashRate)) partition=\(fmt(partitionRate)) clog=\(fmt(clogRate)) faults-until=\(faultEnd)")
+        for k in 0..<n { start(node: k) }
+        for c in clients.indices { schedule(.nextOp(client: c), after: UInt64(rng.int(in: 0...200_000))) }
+        schedule(.chaos, after: Self.chaosPeriod)
+        push(.healAll, at: faultEnd)
+        push(.deadline, at: deadline)
+        while violation == nil, let (t, event) = queue.pop() {
+            now = t
+            stats.events += 1
+            if case .deadline = event { finish(); break }
+            handle(event)
+            if violation == nil { checkAll() }
+            if healed && clients.allSatisfy(\.done) && converged() { finishConverged(); break }
+        }
+        stats.virtualMicros = now
+        stats.committedEntries = checker.committedCount
+        stats.acknowledged = acked.count
+        var hash: String?
+        if tracing {
+            trace(violation.map { "end violation \($0.invariant)" } ?? "end ok")
+            hash = sha.finalize().map { String(format2hex: $0) }.joined()
+        }
+        return SeedOutcome(seed: seed, violation: violation, traceTail: tail, traceHash: hash, stats: stats)
+    }
+
+    private func handle(_ event: Event) {
+        switch event {
+        case let .tick(k, inc):
+            guard let r = nodes[k].replica, nodes[k].incarnation == inc else { return }
+            r.tick()
+            schedule(.tick(node: k, incarnation: inc), after: tickMicros)
+        case let .deliver(m, inc):
+            let k = index(of: m.to)
+            guard let r = nodes[k].replica, nodes[k].incarnation == inc else { return }
+            trace("recv \(m)")
+            r.receive(m)
+        case let .sync(k, gen, complete):
+            trace("fsync \(nodes[k].id) gen=\(gen)")
+            complete()
+        case let .request(c, attempt, k):
+            request(client: c, attempt: attempt, node: k)
+        case let .response(c, attempt, op, result, from):
+            response(client: c, attempt: attempt, op: op, result: result, from: from)
+        case let .timeout(c, attempt):
+            guard clients[c].attempt == attempt, clients[c].op != nil else { return }
+            trace("client\(c) timeout attempt=\(attempt)")
+            clients[c].believedLeader = nil
+            retry(client: c, after: 0)
+        case let .nextOp(c):
+            nextOp(client: c)
+        case .chaos:
+            chaos()
+        case let .restart(k):
+            if nodes[k].replica == nil { start(node: k) }
+        case let .leaderFault(k, term):
+            guard !healed, let r = nodes[k].replica, r.raft.role == .leader, r.raft.term == term else { return }
+            if rng.chance(0.5) {
+                crash(node: k)
+                schedule(.restart(node: k), after: UInt64(rng.double(in: down) * 1000))
+            } else {
+                isolate(k)
+            }
+        case let .healPartition(gen):
+            if gen == partitionGeneration { healPartitions() }
+        case let .unclog(a, b, gen):
+            if gen == clogGeneration { clog[a][b] = 0 }
+        case .healAll:
+            healAll()
+        case .deadline:
+            break
+        }
+    }
+
+    // MARK: - Nodes
+
+    private func index(of id: NodeID) -> Int { Int(id.rawValue) - 1 }
+
+    private func start(node k: Int) {
+        let node = nodes[k]
+        node.incarnation += 1
+        let inc = node.incarnation
+        let machine = SimStateMachine()
+        machine.onApply = { [unowned self] entry, id, duplicate in
+            self.applied(node: k, entry: entry, commandID: id, duplicate: duplicate)
+        }
+        node.disk.scheduleSync = { [unowned self] gen, complete in
+            let us = UInt64(self.rng.double(in: self.fsync) * 1000)
+            self.schedule(.sync(node: k, generation: gen, complete: complete), after: us)
+        }
+        node.disk.observeWrite = { [unowned self] batch, before in
+            guard self.violation == nil else { return }
+            do throws(Violation) { try self.checker.checkWrite(node: node.id, batch: batch, logBefore: before, now: self.now) } catch {
+                self.violation = error
+            }
+        }
+        checker.restarted(node: k)
+        do {
+            node.replica = try Replica(config: config(node.id), storage: node.disk,
+                                       transport: Link(world: self, from: k, incarnation: inc),
+                                       stateMachine: machine, random: Xoshiro256(seed: rng.next()))
+            node.machine = machine
+        } catch {
+            violation = Violation(invariant: "recovery", detail: "\(node.id) cannot recover its log: \(error)", time: now)
+            return
+        }
+        trace("start \(node.id) incarnation=\(inc) log=\(node.disk.durable.entries.count) term=\(node.disk.durable.hardState.term)")
+        schedule(.tick(node: k, incarnation: inc), after: UInt64(rng.int(in: 1...Int(tickMicros))))
+    }
+
+    private func crash(node k: Int) {
+        let node = nodes[k]
+        guard node.replica != nil else { return }
+        let keep = node.disk.unsyncedCount == 0 ? 0 : rng.int(in: 0...node.disk.unsyncedCount)
+        trace("crash \(node.id) keeps \(keep)/\(node.disk.unsyncedCount) unsynced writes")
+        node.disk.crash(keepingUnsynced: keep)
+        node.replica = nil
+        node.machine = nil
+        node.incarnation += 1
+        stats.crashes += 1
+    }
+
+    // MARK: - Network
+
+    fileprivate func transmit(_ m: Message) {
+        let a = index(of: m.from), b = index(of: m.to)
+        guard nodes[a].replica != nil else { return }
+        if cut[a][b] || rng.chance(drop) {
+            trace("drop \(m)")
+            return
+        }
+        let copies = rng.chance(duplicate) ? 2 : 1
+        for _ in 0..<copies {
+            let d = UInt64(rng.double(in: delay) * 1000) + clog[a][b]
+            schedule(.deliver(m, incarnation: nodes[b].incarnation), after: d)
+        }
+    }
+
+    private func netDelay() -> UInt64 { UInt64(rng.double(in: delay) * 1000) }
+
+    // MARK: - Clients
+
+    private func nextOp(client c: Int) {
+        guard !healed else {
+            clients[c].done = true
+            return
+        }
+        clients[c].seq += 1
+        let id = UInt64(c + 1) << 32 | UInt64(clients[c].seq)
+        var payload = [UInt8](repeating: 0, count: rng.int(in: payloadBytes))
+        for k in payload.indices { payload[k] = UInt8(truncatingIfNeeded: rng.next()) }
+        clients[c].op = (id, Command.encode(id: id, payload: payload), now)
+        issued.insert(id)
+        trace("client\(c) propose id=\(id)")
+        retry(client: c, after: 0)
+    }
+
+    private func retry(client c: Int, after delayMicros: UInt64) {
+        clients[c].attempt += 1
+        let attempt = clients[c].attempt
+        let target = clients[c].believedLeader ?? rng.int(in: 0...(n - 1))
+        schedule(.request(client: c, attempt: attempt, node: target), after: delayMicros + netDelay())
+        schedule(.timeout(client: c, attempt: attempt), after: delayMicros + clientTimeout)
+    }
+
+    private func request(client c: Int, attempt: Int, node k: Int) {
+        guard let op = clients[c].op, clients[c].attempt == attempt, let replica = nodes[k].replica else { return }
+        trace("client\(c) attempt=\(attempt) at \(nodes[k].id)")
+        replica.propose(op.data) { [unowned self] result in
+            // The answer travels back over the network (and may be lost with the node).
+            if self.rng.chance(self.drop) { return }
+            self.schedule(.response(client: c, attempt: attempt, op: op.id, result: result, from: k), after: self.netDelay())
+        }
+    }
+
+    private func response(client c: Int, attempt: Int, op opID: UInt64, result: Result<CommitPosition, ReplicaError>, from k: Int) {
+        guard let op = clients[c].op, op.id == opID else { return }
+        switch result {
+        case .success(let pos):
+            // A success for any attempt of the current operation acknowledges it.
+            trace("client\(c) ack id=\(op.id) at \(pos.index)/\(pos.term)")
+            acked[op.id] = pos
+            let digest = Command.digest(Entry(index: pos.index, term: pos.term, kind: .command, data: op.data))
+            guard let c0 = checker.committedEntry(at: pos.index), c0.term == pos.term, c0.digest == digest else {
+                violation = Violation(invariant: "acknowledged proposal lost",
+                                      detail: "id \(op.id) acknowledged at \(pos.index)/\(pos.term) but that is not the committed entry",
+                                      time: now)
+                return
+            }
+            clients[c].op = nil
+            clients[c].acknowledged += 1
+            clients[c].believedLeader = k
+            schedule(.nextOp(client: c), after: UInt64(rng.int(in: 0...50_000)))
+        case .failure(let error):
+            guard attempt == clients[c].attempt else { return }
+            trace("client\(c) attempt=\(attempt) failed \(error)")
+            switch error {
+            case .notLeader(let leader):
+                clients[c].believedLeader = leader.map(index(of:))
+                retry(client: c, after: leader == nil ? 50_000 : 0)
+            case .dropped, .halted:
+                clients[c].believedLeader = nil
+                retry(client: c, after: 20_000)
+            case .entryTooLarge:
+                violation = Violation(invariant: "client", detail: "simulated command refused as too large", time: now)
+            }
+        }
+    }
+
+    private func applied(node k: Int, entry: Entry, commandID: UInt64?, duplicate: Bool) {
+        guard entry.kind == .command else { return }
+        guard let id = commandID, issued.contains(id) else {
+            violation = Violation(invariant: "only proposed commands applied",
+                                  detail: "\(nodes[k].id) applied entry \(entry.index) that no client proposed", time: now)
+            return
+        }
+    }
+
+    // MARK: - Faults
+
+    private func chaos() {
+        guard !healed else { return }
+        let dt = Double(Self.chaosPeriod) / 1_000_000
+        for k in 0..<n where nodes[k].replica != nil && rng.chance(crashRate * dt) {
+            crash(node: k)
+            schedule(.restart(node: k), after: UInt64(rng.double(in: down) * 1000))
+        }
+        if rng.chance(partitionRate * dt) { partition() }
+        if rng.chance(clogRate * dt) {
+            let a = rng.int(in: 0...(n - 1)), b = rng.int(in: 0...(n - 1))
+            if a != b {
+                clogGeneration += 1
+                let d = UInt64(rng.double(in: clogDuration) * 1000)
+                clog[a][b] = d
+                trace("clog \(nodes[a].id)->\(nodes[b].id) \(d)us")
+                schedule(.unclog(from: a, to: b, generation: clogGeneration), after: d)
+            }
+        }
+        schedule(.chaos, after: Self.chaosPeriod)
+    }
+
+    private func partition() {
+        for a in 0..<n { for b in 0..<n { cut[a][b] = false } }
+        var kind = ""
+        switch rng.below(4) {
+        case 0:  // symmetric: two sides
+            var side = (0..<n).map { _ in rng.chance(0.5) }
+            if side.allSatisfy({ $0 }) || side.allSatisfy({ !$0 }) { side[rng.int(in: 0...(n - 1))].toggle() }
+            for a in 0..<n { for b in 0..<n where side[a] != side[b] { cut[a][b] = true } }
+            kind = "symmetric " + side.map { $0 ? "A" : "B" }.joined()
+        case 1:  // asymmetric: one node cannot reach some others, but hears them
+            let a = rng.int(in: 0...(n - 1))
+            for b in 0..<n where b != a && rng.chance(0.6) { cut[a][b] = true }
+            kind = "asymmetric from \(nodes[a].id)"
+        case 2:  // isolate the leader
+            let leader = nodes.firstIndex { $0.replica?.raft.role == .leader } ?? rng.int(in: 0...(n - 1))
+            return isolate(leader)
+        default:  // bridge: two sides that only one node connects
+            let bridge = rng.int(in: 0...(n - 1))
+            let side = (0..<n).map { $0 == bridge ? false : rng.chance(0.5) }
+            for a in 0..<n where a != bridge { for b in 0..<n where b != bridge && side[a] != side[b] { cut[a][b] = true } }
+            kind = "bridge \(nodes[bridge].id)"
+        }
+        partitionGeneration += 1
+        stats.partitions += 1
+        let d = UInt64(rng.double(in: partitionDuration) * 1000)
+        trace("partition \(kind) for \(d)us")
+        schedule(.healPartition(generation: partitionGeneration), after: d)
+    }
+
+    private func isolate(_ k: Int) {
+        for a in 0..<n { for b in 0..<n { cut[a][b] = false } }
+        for b in 0..<n where b != k { cut[k][b] = true; cut[b][k] = true }
+        partitionGeneration += 1
+        stats.partitions += 1
+        let d = UInt64(rng.double(in: partitionDuration) * 1000)
+        trace("partition isolate \(nodes[k].id) for \(d)us")
+        schedule(.healPartition(generation: partitionGeneration), after: d)
+    }
+
+    private func healPartitions() {
+        for a in 0..<n { for b in 0..<n { cut[a][b] = false } }
+        trace("partition healed")
+    }
+
+    private func healAll() {
+        healed = true
+        drop = 0
+        duplicate = 0
+        partitionGeneration += 1
+        clogGeneration += 1
+        healPartitions()
+        for a in 0..<n { for b in 0..<n { clog[a][b] = 0 } }
+        for k in 0..<n where nodes[k].replica == nil { start(node: k) }
+        trace("heal all")
+        for c in clients.indices where clients[c].op == nil { clients[c].done = true }
+    }
+
+    // MARK: - Checks
+
+    private func checkAll() {
+        do throws(Violation) {
+            for (k, node) in nodes.enumerated() {
+                guard let r = node.replica else { continue }
+                if let reason = r.haltReason {
+                    throw Violation(invariant: "replica halted", detail: "\(node.id): \(reason)", time: now)
+                }
+                try checker.check(node: k, raft: r.raft, now: now)
+                if r.raft.role == .leader, leaderSeen[k] != r.raft.term {
+                    leaderSeen[k] = r.raft.term
+                    stats.elections += 1
+                    trace("leader \(node.id) term \(r.raft.term)")
+                    if !healed, rng.chance(leaderFault) {
+                        schedule(.leaderFault(node: k, term: r.raft.term), after: UInt64(rng.double(in: leaderFaultDelay) * 1000))
+                    }
+                }
+            }
+            if checker.committedCount > durableCheckedAt {
+                durableCheckedAt = checker.committedCount
+                let c = checker.committedCount
+                let logs = nodes.map { node in
+                    let d = node.disk.durable
+                    let durable = (index: d.entries.last?.index ?? 0, term: d.entries.last?.term ?? 0)
+                    if let r = node.replica {
+                        return (last: (index: r.raft.lastIndex, term: r.raft.lastTerm), termAtCommit: r.raft.term(at: c), durable: durable)
+                    }
+                    let termAtC = d.entries.first.flatMap { f in c >= f.index && c - f.index < UInt64(d.entries.count) ? d.entries[Int(c - f.index)].term : nil }
+                    return (last: durable, termAtCommit: termAtC, durable: durable)
+                }
+                try checker.checkCommitDurable(logs: logs, ids: nodes.map(\.id), now: now)
+            }
+        } catch {
+            violation = error
+        }
+        for c in clients.indices where healed && clients[c].op == nil { clients[c].done = true }
+    }
+
+    /// Every node is up and has applied the same, complete committed log.
+    private func converged() -> Bool {
+        guard let first = nodes[0].replica else { return false }
+        let commit = first.raft.commitIndex
+        return nodes.allSatisfy { node in
+            guard let r = node.replica else { return false }
+            return r.raft.commitIndex == commit && r.raft.appliedIndex == commit && r.raft.lastIndex == commit
+                && node.machine?.lastApplied == commit
+        }
+    }
+
+    private func finishConverged() {
+        // Every acknowledged command is applied, once, on every node, and all machines agree.
+        let reference = nodes[0].machine
+        for node in nodes {
+            guard let m = node.machine else { continue }
+            let ids = Set(m.appliedIDs)
+            if ids.count != m.appliedIDs.count {
+                violation = Violation(invariant: "applied once", detail: "\(node.id) applied a command twice", time: now)
+                return
+            }
+            for id in acked.keys.sorted() where !ids.contains(id) {
+                violation = Violation(invariant: "acknowledged proposal lost",
+                                      detail: "\(node.id) never applied acknowledged id \(id)", time: now)
+                return
+            }
+            if m.digest != reference?.digest {
+                violation = Violation(invariant: "state-machine safety",
+                                      detail: "\(node.id) state digest differs from \(nodes[0].id)", time: now)
+                return
+            }
+        }
+    }
+
+    private func finish() {
+        let pending = clients.enumerated().filter { $0.element.op != nil }
+        if let (c, client) = pending.first, let op = client.op {
+            violation = Violation(invariant: "liveness",
+                                  detail: "client\(c) proposal id=\(op.id) still pending \(Double(deadline - faultEnd) / 1e6)s after all faults healed (\(pending.count) pending)",
+                                  time: now)
+            return
+        }
+        let roles = nodes.map { "\($0.id)=\($0.replica.map { "\($0.raft.role.rawValue)/t\($0.raft.term)/c\($0.raft.commitIndex)/l\($0.raft.lastIndex)" } ?? "down")" }
+        violation = Violation(invariant: "liveness",
+                              detail: "cluster did not converge \(Double(deadline - faultEnd) / 1e6)s after healing: \(roles.joined(separator: " "))",
+                              time: now)
+    }
+
+    // MARK: - Scheduling and trace
+
+    private func schedule(_ e: Event, after micros: UInt64) { queue.push(e, at: now + micros) }
+    private func push(_ e: Event, at time: UInt64) { queue.push(e, at: time) }
+
+    private func trace(_ line: @autoclosure () -> String) {
+        guard tracing else { return }
+        let text = "\(now) \(line())"
+        sha.update(text + "\n")
+        tail.append(text)
+        if tail.count > traceLines + traceLines / 2 { tail.removeFirst(tail.count - traceLines) }
+    }
+
+    private func fmt(_ x: Double) -> String {
+        let v = Int((x * 1000).rounded())
+        return "\(v / 1000).\(String(v % 1000).leftPadded(3))"
+    }
+}
+
+extension String {
+    init(format2hex byte: UInt8) {
+        let digits = Array("0123456789abcdef")
+        self = String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+    }
+
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}

@@ -1,0 +1,92 @@
+import Foundation
+@_spi(Simulation) import Consensus
+@_spi(Simulation) import Simulator
+
+/// A command-line usage error: printed with the usage text, exit status 2.
+struct UsageError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// Parsed `--flag value` arguments; every flag must be consumed, unknown ones are errors.
+struct Arguments {
+    private var values: [String: String] = [:]
+    private var flags: Set<String> = []
+    private var order: [String] = []
+
+    init(_ args: [String], booleans: Set<String>) throws {
+        var k = 0
+        while k < args.count {
+            let a = args[k]
+            guard a.hasPrefix("--"), a.count > 2 else { throw UsageError("unexpected argument '\(a)'") }
+            let name = String(a.dropFirst(2))
+            if booleans.contains(name) {
+                flags.insert(name)
+            } else {
+                guard k + 1 < args.count else { throw UsageError("\(a) needs a value") }
+                guard values[name] == nil else { throw UsageError("\(a) given twice") }
+                values[name] = args[k + 1]
+                k += 1
+            }
+            order.append(name)
+            k += 1
+        }
+    }
+
+    mutating func string(_ name: String) -> String? {
+        order.removeAll { $0 == name }
+        return values[name]
+    }
+
+    mutating func flag(_ name: String) -> Bool {
+        order.removeAll { $0 == name }
+        return flags.contains(name)
+    }
+
+    mutating func uint(_ name: String) throws -> UInt64? {
+        guard let v = string(name) else { return nil }
+        guard let x = UInt64(v) else { throw UsageError("--\(name) needs a non-negative integer, got '\(v)'") }
+        return x
+    }
+
+    func finish() throws {
+        if let extra = order.first { throw UsageError("unknown option --\(extra)") }
+    }
+}
+
+extension CommandLine {
+    static let usage = """
+        usage: florian <command> [options]
+
+        commands:
+          simulate --seeds N [--start S] [--scenario FILE] [--mutant NAME] [--workers W]
+                   run N seeds (S, S+1, …) of the deterministic cluster simulator; the last line is
+                   'simulate: N seeds, V violations' and the exit status is 0 only when V is 0
+          simulate --seed S [--scenario FILE] [--mutant NAME] [--trace-hash] [--trace]
+                   run one seed; --trace-hash ends with 'trace <sha256>', --trace prints every event
+        mutants (simulator only): figure8, vote-without-log-check
+        """
+
+    /// Runs a command line; returns the process exit status.
+    static func run(_ args: [String]) -> Int32 {
+        guard let command = args.first else {
+            print(usage)
+            return 2
+        }
+        do {
+            switch command {
+            case "simulate": return try simulate(Array(args.dropFirst()))
+            case "help", "--help", "-h":
+                print(usage)
+                return 0
+            default: throw UsageError("unknown command '\(command)'")
+            }
+        } catch let e as UsageError {
+            FileHandle.standardError.write(Data("florian: \(e)\n\n\(usage)\n".utf8))
+            return 2
+        } catch {
+            FileHandle.standardError.write(Data("florian: \(error)\n".utf8))
+            return 1
+        }
+    }
+}

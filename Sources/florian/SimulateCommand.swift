@@ -1,0 +1,78 @@
+import Foundation
+@_spi(Simulation) import Consensus
+@_spi(Simulation) import Simulator
+
+extension CommandLine {
+    static let mutants: [String: Mutants] = [
+        "figure8": .commitPreviousTermByCount,
+        "vote-without-log-check": .skipVoteLogCheck,
+    ]
+
+    /// `florian simulate`: see `usage`.
+    static func simulate(_ raw: [String]) throws -> Int32 {
+        var args = try Arguments(raw, booleans: ["trace-hash", "trace"])
+        var options = SimulationOptions()
+        if let path = args.string("scenario") {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw UsageError("cannot read scenario file '\(path)'")
+            }
+            options.scenario = try Scenario.parse(text, name: URL(fileURLWithPath: path).lastPathComponent)
+        }
+        if let name = args.string("mutant") {
+            guard let m = mutants[name] else {
+                throw UsageError("unknown mutant '\(name)' (known: \(mutants.keys.sorted().joined(separator: ", ")))")
+            }
+            options.mutants = m
+        }
+        let single = try args.uint("seed")
+        let count = try args.uint("seeds")
+        let start = try args.uint("start") ?? 1
+        let workers = try args.uint("workers").map(Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
+        let traceHash = args.flag("trace-hash")
+        let traceAll = args.flag("trace")
+        try args.finish()
+
+        if let seed = single {
+            guard count == nil else { throw UsageError("give --seed or --seeds, not both") }
+            options.trace = true
+            if traceAll { options.traceLines = .max / 2 }
+            let outcome = Simulation.run(seed: seed, options: options)
+            if traceAll { for line in outcome.traceTail { print(line) } }
+            if let v = outcome.violation { printViolation(outcome, v) }
+            print("simulate: seed \(seed): \(outcome.stats.nodes) nodes, \(outcome.stats.events) events, \(outcome.stats.acknowledged) acknowledged, \(outcome.stats.committedEntries) committed, \(outcome.violation == nil ? "ok" : "VIOLATION")")
+            if traceHash { print("trace \(outcome.traceHash ?? "")") }
+            return outcome.violation == nil ? 0 : 1
+        }
+        guard let n = count, n > 0 else { throw UsageError("simulate needs --seeds N (N ≥ 1) or --seed S") }
+        guard start <= UInt64.max - n else { throw UsageError("--start + --seeds overflows") }
+        let seeds = (0..<n).map { start + $0 }
+        let began = Date()
+        let outcomes = Simulation.run(seeds: seeds, options: options, workers: max(1, workers))
+        var violations = 0
+        var events = 0
+        var acked = 0
+        for o in outcomes {
+            events += o.stats.events
+            acked += o.stats.acknowledged
+            guard o.violation != nil else { continue }
+            violations += 1
+            if violations <= 5 {
+                // Re-run traced (the same seed gives the same history) for a short trace.
+                var traced = options
+                traced.trace = true
+                let t = Simulation.run(seed: o.seed, options: traced)
+                printViolation(t, t.violation ?? o.violation!)
+            }
+        }
+        let secs = Date().timeIntervalSince(began)
+        print("simulate: \(events) events, \(acked) acknowledged proposals, \(String(format: "%.1f", secs)) s")
+        print("simulate: \(n) seeds, \(violations) violations")
+        return violations == 0 ? 0 : 1
+    }
+
+    private static func printViolation(_ o: SeedOutcome, _ v: Violation) {
+        print("VIOLATION seed \(o.seed): \(v.invariant): \(v.detail) (virtual time \(Double(v.time) / 1e6) s)")
+        print("  replay: florian simulate --seed \(o.seed) --trace")
+        for line in o.traceTail.suffix(20) { print("  | \(line)") }
+    }
+}
