@@ -142,8 +142,10 @@ public struct Raft: Sendable {
         } else if m.term < term {
             switch m.body {
             case .append, .heartbeat:
-                // A stale leader: tell it our term so it steps down.
-                send(to: m.from, .appendResponse(index: log.lastIndex, rejection: nil))
+                // A stale leader: tell it our term so it steps down. The answer claims no match
+                // (index 0): a current leader of our term may receive it too and must learn nothing
+                // from it (simulator seed 272 of flaky-line.scenario).
+                send(to: m.from, .appendResponse(index: 0, rejection: nil))
             case .requestVote(pre: true, _, _):
                 send(to: m.from, .voteResponse(pre: true, granted: false))
             default:
