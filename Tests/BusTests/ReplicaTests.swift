@@ -96,7 +96,11 @@ final class ReplicaTests: XCTestCase {
                             storage: storage, transport: t, stateMachine: RecordingMachine(), random: Xoshiro256(seed: 2))
         t.onSend = { msgs in
             for m in msgs {
-                XCTAssertLessThanOrEqual(m.term, storage.durable.hardState.term, "message of term \(m.term) sent before the term was durable")
+                // A pre-vote asks for the term after ours without taking it (thesis §9.6).
+                var isPreVote = false
+                if case .requestVote(pre: true, _, _) = m.body { isPreVote = true }
+                XCTAssertLessThanOrEqual(m.term, storage.durable.hardState.term + (isPreVote ? 1 : 0),
+                                         "message of term \(m.term) sent before the term was durable")
                 if case .requestVote(pre: false, _, _) = m.body {
                     XCTAssertEqual(storage.durable.hardState.vote, NodeID(1), "vote request sent before the self-vote was durable")
                 }
@@ -104,7 +108,6 @@ final class ReplicaTests: XCTestCase {
         }
         for _ in 0..<40 {
             r.tick()
-            XCTAssertTrue(storage.inFlight.isEmpty || t.sent.allSatisfy { $0.term <= storage.durable.hardState.term })
             storage.completeAll()
         }
         // Grant the vote so it leads, then its appends must follow the durable no-op.

@@ -34,9 +34,9 @@ final class SimulatorTests: XCTestCase {
     }
 
     func testVoteWithoutLogCheckMutantIsCaught() {
-        let o = run(1, mutants: .skipVoteLogCheck)
+        let o = run(2, mutants: .skipVoteLogCheck)
         XCTAssertNotNil(o.violation)
-        XCTAssertNil(run(1).violation)
+        XCTAssertNil(run(2).violation)
     }
 
     func testScenarioParsing() throws {
