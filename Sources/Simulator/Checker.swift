@@ -119,9 +119,38 @@ struct Checker {
         }
     }
 
+    /// What `SQLiteLogStorage` refuses, checked on every batch Raft asks to persist: no gap, no
+    /// rewrite at or below the durable commit index, contiguous entries with non-decreasing terms,
+    /// a term that never goes back, a commit index within the log and a term not behind it.
+    private func checkStorageContract(node: NodeID, batch: PersistBatch, logBefore: RecoveredLog, now: UInt64) throws(Violation) {
+        func fail(_ why: String) -> Violation { Violation(invariant: "storage contract", detail: "\(node): \(why)", time: now) }
+        var lastIndex = logBefore.entries.last?.index ?? 0
+        var lastTerm = logBefore.entries.last?.term ?? 0
+        var hs = logBefore.hardState
+        if let first = batch.entries.first, let last = batch.entries.last {
+            if first.index > lastIndex + 1 { throw fail("batch starts at \(first.index) after log end \(lastIndex)") }
+            if first.index <= hs.commit { throw fail("batch rewrites \(first.index) at or below durable commit \(hs.commit)") }
+            for (a, b) in zip(batch.entries, batch.entries.dropFirst()) where b.index != a.index + 1 || b.term < a.term {
+                throw fail("batch entries \(a.index)/\(a.term) then \(b.index)/\(b.term)")
+            }
+            let prev = first.index == 1 ? 0 : logBefore.entries[Int(first.index - 2)].term
+            if first.term < prev { throw fail("entry \(first.index) term \(first.term) after term \(prev)") }
+            lastIndex = last.index
+            lastTerm = last.term
+        }
+        if let new = batch.hardState {
+            if new.term < hs.term { throw fail("term goes back from \(hs.term) to \(new.term)") }
+            if new.term == hs.term, let v = hs.vote, new.vote != v { throw fail("vote changed within term \(new.term)") }
+            hs = new
+        }
+        if hs.commit > lastIndex { throw fail("commit \(hs.commit) beyond log end \(lastIndex)") }
+        if hs.term < lastTerm { throw fail("hard-state term \(hs.term) behind last entry term \(lastTerm)") }
+    }
+
     /// Log matching (§5.3): entries with the same index and term hold the same command and follow
     /// the same predecessor — so by induction the logs are identical up to there.
     mutating func checkWrite(node: NodeID, batch: PersistBatch, logBefore: RecoveredLog, now: UInt64) throws(Violation) {
+        try checkStorageContract(node: node, batch: batch, logBefore: logBefore, now: now)
         guard let first = batch.entries.first else { return }
         let base = logBefore.entries.first?.index ?? 1
         var prevTerm: UInt64 = 0
