@@ -11,6 +11,24 @@ public protocol Transport: AnyObject {
 public protocol ReplicatedStateMachine: AnyObject {
     /// Applies one committed entry (commands and no-ops, in log order, each index once per run).
     func apply(_ entry: Entry)
+    /// The whole state after the last applied entry, as canonical bytes: replicas that applied
+    /// the same log produce identical bytes.
+    func snapshot() -> [UInt8]
+    /// Replaces the whole state with a snapshot's. Throws when the bytes are not a valid snapshot.
+    func restore(_ snapshot: Snapshot) throws
+}
+
+/// When a replica snapshots its state machine and compacts its log.
+public struct SnapshotPolicy: Sendable {
+    /// Take a snapshot once this many entries were applied since the last one (0: never).
+    public var every: UInt64
+    /// Entries kept in the log before the snapshot point, so followers a little behind catch up
+    /// by append rather than by snapshot.
+    public var trailing: UInt64
+    public init(every: UInt64 = 10_000, trailing: UInt64 = 1_000) {
+        self.every = every
+        self.trailing = trailing
+    }
 }
 
 /// Why a proposal did not commit.
@@ -23,6 +41,10 @@ public enum ReplicaError: Error, Equatable, Sendable {
     case dropped
     /// The replica stopped serving (storage failure or a broken invariant); `reason` says why.
     case halted(reason: String)
+    /// No read index could be had now (no leader known, or leadership changed); retry.
+    case readUnavailable
+    /// The operation got no answer in time; its outcome is unknown. Retry (idempotently).
+    case timedOut
 }
 
 /// Where a committed proposal landed in the log.
@@ -43,20 +65,31 @@ public final class Replica {
     private let storage: any LogStorage
     private let transport: any Transport
     private let stateMachine: any ReplicatedStateMachine
+    private let snapshotPolicy: SnapshotPolicy
     private var persisting = false
     private var driving = false
     /// Proposals waiting for their index to be applied.
     private var pending: [UInt64: (term: UInt64, done: (Result<CommitPosition, ReplicaError>) -> Void)] = [:]
+    /// Linearizable reads: waiting for a read index (by context), then for the apply of that index.
+    private var nextReadContext: UInt64 = 1
+    private var readsAwaitingIndex: [UInt64: (issuedAt: UInt64, done: (Result<UInt64, ReplicaError>) -> Void)] = [:]
+    private var readsAwaitingApply: [(index: UInt64, issuedAt: UInt64, done: (Result<UInt64, ReplicaError>) -> Void)] = []
+    private var ticks: UInt64 = 0
+    private var lastSnapshotIndex: UInt64
 
-    /// Recovers the log from `storage` and starts as a follower. Throws when the storage is
-    /// corrupt or torn: such a node must not serve.
+    /// Recovers the log from `storage` (and the state machine from its snapshot) and starts as a
+    /// follower. Throws when the storage is corrupt or torn: such a node must not serve.
     public init(config: RaftConfig, storage: any LogStorage, transport: any Transport,
-                stateMachine: any ReplicatedStateMachine, random: Xoshiro256) throws {
+                stateMachine: any ReplicatedStateMachine, random: Xoshiro256,
+                snapshots: SnapshotPolicy = SnapshotPolicy()) throws {
         let recovered = try storage.recover()
+        if let snapshot = recovered.snapshot { try stateMachine.restore(snapshot) }
         self.raft = Raft(config: config, recovered: recovered, random: random)
         self.storage = storage
         self.transport = transport
         self.stateMachine = stateMachine
+        self.snapshotPolicy = snapshots
+        self.lastSnapshotIndex = recovered.snapshot?.metadata.index ?? 0
         drive()
     }
 
@@ -65,7 +98,9 @@ public final class Replica {
     /// One tick of the replica's clock (the caller maps real or virtual time to ticks).
     public func tick() {
         guard haltReason == nil else { return }
+        ticks += 1
         raft.tick()
+        expireReads()
         drive()
     }
 
@@ -91,6 +126,30 @@ public final class Replica {
         case .failure(.halted):
             done(.failure(.halted(reason: raft.fault ?? "halted")))
         }
+    }
+
+    /// A linearizable read (read index, thesis §6.4): `done` is called with the applied index once
+    /// this replica's state machine reflects every write committed before the call — read the
+    /// state inside `done`. Works on followers too (they ask the leader). Fails with
+    /// `.readUnavailable` when no leader can confirm, `.timedOut` after two election timeouts.
+    public func readLinearizable(_ done: @escaping (Result<UInt64, ReplicaError>) -> Void) {
+        if let haltReason { return done(.failure(.halted(reason: haltReason))) }
+        let context = nextReadContext
+        nextReadContext += 1
+        readsAwaitingIndex[context] = (ticks, done)
+        raft.readIndex(context: context)
+        drive()
+    }
+
+    private func expireReads() {
+        let limit = UInt64(2 * raft.config.electionTicks)
+        let expired = readsAwaitingIndex.filter { ticks - $0.value.issuedAt > limit }.keys.sorted()
+        for context in expired {
+            readsAwaitingIndex.removeValue(forKey: context)?.done(.failure(.timedOut))
+        }
+        let stale = readsAwaitingApply.filter { ticks - $0.issuedAt > limit }
+        readsAwaitingApply.removeAll { ticks - $0.issuedAt > limit }
+        for r in stale { r.done(.failure(.timedOut)) }
     }
 
     /// Runs Ready cycles until Raft has nothing more to do or a persist is in flight.
@@ -120,9 +179,17 @@ public final class Replica {
         }
     }
 
-    /// After the Ready's state is durable: send, then apply.
+    /// After the Ready's state is durable: send, then restore, apply and serve reads.
     private func finish(_ rd: Ready) {
         if !rd.messages.isEmpty { transport.send(rd.messages) }
+        if let snapshot = rd.restore {
+            do {
+                try stateMachine.restore(snapshot)
+                lastSnapshotIndex = snapshot.metadata.index
+            } catch {
+                return halt("cannot restore snapshot \(snapshot.metadata.position) from the leader: \(error)")
+            }
+        }
         for entry in rd.committed {
             stateMachine.apply(entry)
             if let waiter = pending.removeValue(forKey: entry.index) {
@@ -133,6 +200,33 @@ public final class Replica {
                 }
             }
         }
+        for read in rd.readStates {
+            guard let waiter = readsAwaitingIndex.removeValue(forKey: read.context) else { continue }
+            guard let index = read.index else {
+                waiter.done(.failure(.readUnavailable))
+                continue
+            }
+            readsAwaitingApply.append((index, waiter.issuedAt, waiter.done))
+        }
+        if !readsAwaitingApply.isEmpty {
+            let applied = raft.appliedIndex
+            let ready = readsAwaitingApply.filter { $0.index <= applied }
+            readsAwaitingApply.removeAll { $0.index <= applied }
+            for r in ready { r.done(.success(applied)) }
+        }
+        maybeSnapshot()
+    }
+
+    /// Snapshots the state machine and compacts the log when the policy says so.
+    private func maybeSnapshot() {
+        let applied = raft.appliedIndex
+        guard snapshotPolicy.every > 0, applied >= lastSnapshotIndex + snapshotPolicy.every,
+              let term = raft.term(at: applied) else { return }
+        let snapshot = Snapshot(metadata: SnapshotMetadata(index: applied, term: term, voters: raft.config.voters),
+                                data: stateMachine.snapshot())
+        if raft.compact(snapshot: snapshot, trailing: snapshotPolicy.trailing) {
+            lastSnapshotIndex = applied
+        }
     }
 
     private func halt(_ reason: String) {
@@ -141,5 +235,9 @@ public final class Replica {
         let waiters = pending.sorted { $0.key < $1.key }
         pending.removeAll()
         for (_, w) in waiters { w.done(.failure(.halted(reason: reason))) }
+        let reads = readsAwaitingIndex.sorted { $0.key < $1.key }.map(\.value.done) + readsAwaitingApply.map(\.done)
+        readsAwaitingIndex.removeAll()
+        readsAwaitingApply.removeAll()
+        for done in reads { done(.failure(.halted(reason: reason))) }
     }
 }

@@ -9,6 +9,8 @@ public struct Mutants: OptionSet, Sendable, Hashable {
     public static let commitPreviousTermByCount = Mutants(rawValue: 1 << 0)
     /// Grant votes without the up-to-date check of §5.4.1.
     public static let skipVoteLogCheck = Mutants(rawValue: 1 << 1)
+    /// A follower serves reads from its own state without a read index (thesis §6.4).
+    public static let staleRead = Mutants(rawValue: 1 << 2)
 }
 
 /// Static parameters of one replica's Raft state machine.

@@ -37,6 +37,18 @@ public struct Message: Equatable, Sendable {
         /// Keeps followers from campaigning and carries a commit index they are known to hold.
         case heartbeat(commit: UInt64)
         case heartbeatResponse
+        /// InstallSnapshot (§7), whole: for a follower whose next entry the leader compacted away.
+        /// Answered with `appendResponse`.
+        case snapshot(Snapshot)
+        /// A follower asks the leader for a read index on behalf of a local read (thesis §6.4).
+        case readIndex(context: UInt64)
+        /// The leader's answer: wait until applied ≥ `index`, then read. Index 0: refused (this
+        /// node does not lead); retry elsewhere.
+        case readIndexResponse(context: UInt64, index: UInt64)
+        /// The leader confirms it still leads before serving reads (thesis §6.4 step 3): acts as a
+        /// heartbeat and is answered with `readProbeAck` of the same round.
+        case readProbe(round: UInt64, commit: UInt64)
+        case readProbeAck(round: UInt64)
 
         /// Short name for traces.
         public var name: String {
@@ -47,6 +59,11 @@ public struct Message: Equatable, Sendable {
             case .appendResponse: return "append-resp"
             case .heartbeat: return "heartbeat"
             case .heartbeatResponse: return "heartbeat-resp"
+            case .snapshot: return "snapshot"
+            case .readIndex: return "read-index"
+            case .readIndexResponse: return "read-index-resp"
+            case .readProbe: return "read-probe"
+            case .readProbeAck: return "read-probe-ack"
             }
         }
     }
@@ -67,6 +84,12 @@ extension Message: CustomStringConvertible {
             return head + "append-resp ok=\(i)"
         case let .heartbeat(c): return head + "heartbeat commit=\(c)"
         case .heartbeatResponse: return head + "heartbeat-resp"
+        case let .snapshot(snap):
+            return head + "snapshot \(snap.metadata.position) bytes=\(snap.data.count)"
+        case let .readIndex(ctx): return head + "read-index ctx=\(ctx)"
+        case let .readIndexResponse(ctx, index): return head + "read-index-resp ctx=\(ctx) index=\(index)"
+        case let .readProbe(round, c): return head + "read-probe round=\(round) commit=\(c)"
+        case let .readProbeAck(round): return head + "read-probe-ack round=\(round)"
         }
     }
 }

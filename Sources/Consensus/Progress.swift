@@ -1,7 +1,11 @@
 /// What a leader knows about one follower's log (Raft figure 2's nextIndex/matchIndex, with
 /// etcd/raft's probe and replicate states for flow control).
 struct Progress: Sendable {
-    enum State: Sendable { case probe, replicate }
+    enum State: Sendable, Equatable {
+        case probe, replicate
+        /// InstallSnapshot sent for this index; appends wait for its answer.
+        case snapshot(index: UInt64)
+    }
 
     /// Highest index known to match the leader's log.
     var match: UInt64 = 0
@@ -14,6 +18,10 @@ struct Progress: Sendable {
     var inflight: [UInt64] = []
     /// Heard from since the last check-quorum round.
     var recentActive = false
+    /// Ticks spent waiting for a snapshot's answer (the leader resends after a while).
+    var snapshotTicks = 0
+    /// Highest read-probe round this follower acknowledged (thesis §6.4).
+    var readRoundAcked: UInt64 = 0
 
     init(next: UInt64) { self.next = next }
 
@@ -21,7 +29,14 @@ struct Progress: Sendable {
         switch state {
         case .probe: return probeSent
         case .replicate: return inflight.count >= maxInflight
+        case .snapshot: return true
         }
+    }
+
+    mutating func becomeSnapshot(index: UInt64) {
+        state = .snapshot(index: index)
+        snapshotTicks = 0
+        inflight.removeAll()
     }
 
     mutating func becomeProbe() {
@@ -52,10 +67,15 @@ struct Progress: Sendable {
     /// A rejection of the append probing `rejected`; `hint` is where the follower's log may match.
     /// Returns false when the rejection is stale (answers an older append).
     mutating func decrease(rejected: UInt64, hint: UInt64) -> Bool {
-        if state == .replicate {
+        switch state {
+        case .replicate:
             if rejected <= match { return false }
             next = match + 1
             return true
+        case .snapshot:
+            return false  // answers an append sent before the snapshot
+        case .probe:
+            break
         }
         if next == 0 || next - 1 != rejected { return false }
         next = max(min(rejected, hint + 1), match + 1)
@@ -72,6 +92,8 @@ struct Progress: Sendable {
                 next = lastIndex + 1
                 inflight.append(lastIndex)
             }
+        case .snapshot:
+            break
         }
     }
 

@@ -12,16 +12,36 @@ public enum ProposeError: Error, Equatable, Sendable {
     case halted
 }
 
-/// What the replica must do next, in this order (etcd/raft's Ready): persist `hardState` and
-/// `entries` and sync; then send `messages`; then apply `committed`; then take the next `Ready`.
+/// The answer to `Raft.readIndex` (thesis §6.4): once the state machine has applied `index`, a
+/// read started before the request reflects every write committed before it. `index` nil: this
+/// node could not get a read index (no leader known, leadership lost); retry.
+public struct ReadState: Equatable, Sendable {
+    public var context: UInt64
+    public var index: UInt64?
+    public init(context: UInt64, index: UInt64?) {
+        self.context = context
+        self.index = index
+    }
+}
+
+/// What the replica must do next, in this order (etcd/raft's Ready): persist `snapshot`,
+/// `entries` and `hardState` and sync; then send `messages`; then restore the state machine from
+/// `restore` if set, apply `committed`, and serve `readStates`; then take the next `Ready`.
 public struct Ready: Equatable, Sendable {
+    public var snapshot: SnapshotWrite?
     public var hardState: HardState?
     public var entries: [Entry]
     public var messages: [Message]
+    /// A snapshot received from the leader that the state machine must load before `committed`.
+    public var restore: Snapshot?
     public var committed: [Entry]
+    public var readStates: [ReadState]
 
-    public var persistBatch: PersistBatch { PersistBatch(hardState: hardState, entries: entries) }
-    public var isEmpty: Bool { hardState == nil && entries.isEmpty && messages.isEmpty && committed.isEmpty }
+    public var persistBatch: PersistBatch { PersistBatch(snapshot: snapshot, hardState: hardState, entries: entries) }
+    public var isEmpty: Bool {
+        snapshot == nil && hardState == nil && entries.isEmpty && messages.isEmpty && restore == nil
+            && committed.isEmpty && readStates.isEmpty
+    }
 }
 
 /// Raft (Ongaro & Ousterhout 2014; Ongaro 2014 thesis) as a pure, deterministic state machine in
@@ -54,6 +74,23 @@ public struct Raft: Sendable {
     private var needsBroadcast = false
     private var outbox: [Message] = []
     private var lastHardState: HardState
+    /// The newest snapshot of this node's state machine (taken or received), for lagging followers.
+    public private(set) var latestSnapshot: Snapshot?
+    private var pendingSnapshotWrite: SnapshotWrite?
+    private var pendingRestore: Snapshot?
+    // Read index (thesis §6.4), leader side: requests waiting for a quorum to confirm leadership
+    // in `round`, requests waiting for the first commit of this term, and the next round to probe.
+    private struct ReadRequest: Sendable {
+        var context: UInt64
+        var from: NodeID
+        var index: UInt64
+        var round: UInt64
+    }
+    private var readQueue: [ReadRequest] = []
+    private var readsAwaitingCommit: [(context: UInt64, from: NodeID)] = []
+    private var readRound: UInt64 = 0
+    private var needsReadProbe = false
+    private var readStates: [ReadState] = []
 
     /// Restores a replica from what its storage recovered. `random` drives election jitter only.
     public init(config: RaftConfig, recovered: RecoveredLog = RecoveredLog(), random: Xoshiro256) {
@@ -64,6 +101,7 @@ public struct Raft: Sendable {
         self.term = recovered.hardState.term
         self.vote = recovered.hardState.vote
         self.lastHardState = HardState(term: term, vote: vote, commit: log.committed)
+        self.latestSnapshot = recovered.snapshot
         resetElectionTimer()
     }
 
@@ -73,6 +111,8 @@ public struct Raft: Sendable {
     public var lastIndex: UInt64 { log.lastIndex }
     public var lastTerm: UInt64 { log.lastTerm }
     public var appliedIndex: UInt64 { log.applied }
+    /// The last entry dropped by compaction; entries after it are in memory.
+    public var compacted: LogPosition { log.compacted }
     public func term(at index: UInt64) -> UInt64? { log.term(at: index) }
     public func entry(at index: UInt64) -> Entry? { log.entry(at: index) }
     public var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
@@ -100,6 +140,12 @@ public struct Raft: Sendable {
                 heartbeatElapsed = 0
                 broadcastHeartbeat()
             }
+            // A snapshot unanswered for two election timeouts was lost: probe again (and resend).
+            for k in progress.indices {
+                guard case .snapshot = progress[k].state else { continue }
+                progress[k].snapshotTicks += 1
+                if progress[k].snapshotTicks >= 2 * config.electionTicks { progress[k].becomeProbe() }
+            }
         case .follower, .preCandidate, .candidate:
             electionElapsed += 1
             if isVoter && electionElapsed >= randomizedElectionTimeout {
@@ -121,6 +167,49 @@ public struct Raft: Sendable {
         return .success((entry.index, entry.term))
     }
 
+    /// Asks for a read index (thesis §6.4) for a read identified by `context`; the answer comes as
+    /// a `ReadState` in a later `Ready`. The leader confirms with a quorum that it still leads;
+    /// a follower asks the leader.
+    public mutating func readIndex(context: UInt64) {
+        guard fault == nil else { return readStates.append(ReadState(context: context, index: nil)) }
+        if config.mutants.contains(.staleRead) && role != .leader {
+            // Mutant: serve from the local state without asking anyone.
+            return readStates.append(ReadState(context: context, index: log.committed))
+        }
+        switch role {
+        case .leader:
+            handleReadRequest(context: context, from: id)
+        case .follower:
+            if let leader {
+                send(to: leader, .readIndex(context: context))
+            } else {
+                readStates.append(ReadState(context: context, index: nil))
+            }
+        case .preCandidate, .candidate:
+            readStates.append(ReadState(context: context, index: nil))
+        }
+    }
+
+    /// Records a snapshot of the state machine taken at `snapshot.metadata.index` (≤ applied) and
+    /// compacts the in-memory log behind it, keeping `trailing` entries before the snapshot point
+    /// for followers that are only a little behind. The durable write comes in the next `Ready`.
+    /// Returns false (and does nothing) when the snapshot is not newer than the current one, does
+    /// not match the log, or a received snapshot is still being persisted.
+    @discardableResult
+    public mutating func compact(snapshot: Snapshot, trailing: UInt64) -> Bool {
+        let index = snapshot.metadata.index
+        guard fault == nil, index <= log.applied, index > (latestSnapshot?.metadata.index ?? 0),
+              log.term(at: index) == snapshot.metadata.term else { return false }
+        if case .installed? = pendingSnapshotWrite { return false }
+        let through = max(log.compacted.index, index > trailing ? index - trailing : 0)
+        guard let throughTerm = log.term(at: through) else { return false }
+        let position = LogPosition(index: through, term: throughTerm)
+        log.compact(through: position)
+        latestSnapshot = snapshot
+        pendingSnapshotWrite = .taken(snapshot, compactedThrough: position)
+        return true
+    }
+
     /// Handles one message from a peer.
     public mutating func step(_ m: Message) {
         guard fault == nil, m.to == id else { return }
@@ -134,14 +223,14 @@ public struct Raft: Sendable {
                 if !pre { becomeFollower(term: m.term, leader: nil) }
             case .voteResponse(pre: true, granted: true):
                 break  // a granted pre-vote carries the term we would campaign in
-            case .append, .heartbeat:
+            case .append, .heartbeat, .snapshot, .readProbe:
                 becomeFollower(term: m.term, leader: m.from)
             default:
                 becomeFollower(term: m.term, leader: nil)
             }
         } else if m.term < term {
             switch m.body {
-            case .append, .heartbeat:
+            case .append, .heartbeat, .snapshot, .readProbe:
                 // A stale leader: tell it our term so it steps down. The answer claims no match
                 // (index 0): a current leader of our term may receive it too and must learn nothing
                 // from it (simulator seed 272 of flaky-line.scenario).
@@ -172,6 +261,26 @@ public struct Raft: Sendable {
         case .heartbeatResponse:
             guard role == .leader else { return }
             handleHeartbeatResponse(from: m.from)
+        case let .snapshot(snapshot):
+            guard acceptLeader(m) else { return }
+            handleSnapshot(from: m.from, snapshot)
+        case let .readIndex(context):
+            if role == .leader {
+                handleReadRequest(context: context, from: m.from)
+            } else {
+                send(to: m.from, .readIndexResponse(context: context, index: 0))
+            }
+        case let .readIndexResponse(context, index):
+            readStates.append(ReadState(context: context, index: index == 0 ? nil : index))
+        case let .readProbe(round, commit):
+            guard acceptLeader(m) else { return }
+            if commit > log.committed { log.commit(to: min(commit, log.lastIndex)) }
+            send(to: m.from, .readProbeAck(round: round))
+        case let .readProbeAck(round):
+            guard role == .leader, let k = config.voters.firstIndex(of: m.from) else { return }
+            progress[k].recentActive = true
+            progress[k].readRoundAcked = max(progress[k].readRoundAcked, round)
+            releaseConfirmedReads()
         }
     }
 
@@ -179,7 +288,9 @@ public struct Raft: Sendable {
 
     /// True when `ready()` has something to do.
     public var hasReady: Bool {
-        needsBroadcast || !outbox.isEmpty || log.hasUnstable || log.hasUnapplied || hardState != lastHardState
+        needsBroadcast || needsReadProbe || !outbox.isEmpty || log.hasUnstable || log.hasUnapplied
+            || hardState != lastHardState || pendingSnapshotWrite != nil || pendingRestore != nil
+            || !readStates.isEmpty
     }
 
     /// Takes what must be persisted, sent and applied. The caller persists, then sends, then
@@ -189,14 +300,24 @@ public struct Raft: Sendable {
             needsBroadcast = false
             if role == .leader { broadcastAppend() }
         }
+        if needsReadProbe {
+            needsReadProbe = false
+            if role == .leader { broadcastReadProbe() }
+        }
         let hs = hardState
         let changed = hs != lastHardState
         lastHardState = hs
         let rd = Ready(
+            snapshot: pendingSnapshotWrite,
             hardState: changed ? hs : nil,
             entries: log.takeUnstable(),
             messages: outbox,
-            committed: log.takeCommitted())
+            restore: pendingRestore,
+            committed: log.takeCommitted(),
+            readStates: readStates)
+        pendingSnapshotWrite = nil
+        pendingRestore = nil
+        readStates.removeAll()
         outbox.removeAll(keepingCapacity: true)
         return rd
     }
@@ -209,6 +330,7 @@ public struct Raft: Sendable {
     }
 
     private mutating func becomeFollower(term newTerm: UInt64, leader newLeader: NodeID?) {
+        if role == .leader { refuseQueuedReads() }
         if newTerm != term {
             term = newTerm
             vote = nil
@@ -280,6 +402,10 @@ public struct Raft: Sendable {
         electionElapsed = 0
         progress = config.voters.map { _ in Progress(next: log.lastIndex + 1) }
         for k in progress.indices { progress[k].recentActive = true }
+        readQueue.removeAll()
+        readsAwaitingCommit.removeAll()
+        readRound = 0
+        needsReadProbe = false
         // §8: an entry of the new term, so that earlier terms' entries can commit (§5.4.2).
         appendAsLeader(Entry(index: log.lastIndex + 1, term: term, kind: .noop))
     }
@@ -323,9 +449,12 @@ public struct Raft: Sendable {
         defer { progress[k] = pr }
         if pr.isPaused(maxInflight: config.maxInflightAppends) { return false }
         let prevIndex = pr.next - 1
-        guard let prevTerm = log.term(at: prevIndex) else {
-            // The follower needs entries compacted away: InstallSnapshot arrives with issue 3.
-            return false
+        guard prevIndex >= log.compacted.index, let prevTerm = log.term(at: prevIndex) else {
+            // The follower needs entries compacted away: send the snapshot instead (§7).
+            guard let snapshot = latestSnapshot else { return false }
+            outbox.append(Message(from: id, to: peer, term: term, body: .snapshot(snapshot)))
+            pr.becomeSnapshot(index: snapshot.metadata.index)
+            return true
         }
         let entries = log.slice(from: pr.next, through: log.lastIndex,
                                 maxCount: config.maxEntriesPerAppend, maxBytes: config.maxBytesPerAppend)
@@ -352,10 +481,17 @@ public struct Raft: Sendable {
             return
         }
         let moved = progress[k].update(matched: index)
-        guard moved else { return }
-        switch progress[k].state {
-        case .probe: progress[k].becomeReplicate()
-        case .replicate: progress[k].freeInflight(upTo: index)
+        if case .snapshot(let pending) = progress[k].state {
+            // Only the snapshot's answer (or a later one) ends the wait.
+            guard progress[k].match >= pending else { return }
+            progress[k].becomeReplicate()
+        } else {
+            guard moved else { return }
+            switch progress[k].state {
+            case .probe: progress[k].becomeReplicate()
+            case .replicate: progress[k].freeInflight(upTo: index)
+            case .snapshot: break
+            }
         }
         if maybeCommit() {
             needsBroadcast = true  // carry the new commit index to everyone
@@ -383,7 +519,73 @@ public struct Raft: Sendable {
         guard candidate > log.committed else { return false }
         guard log.term(at: candidate) == term || config.mutants.contains(.commitPreviousTermByCount) else { return false }
         log.commit(to: candidate)
+        if log.term(at: log.committed) == term, !readsAwaitingCommit.isEmpty {
+            // The first commit of this term: reads that waited for it can be served (§6.4 step 1).
+            let waiting = readsAwaitingCommit
+            readsAwaitingCommit.removeAll()
+            for r in waiting { handleReadRequest(context: r.context, from: r.from) }
+        }
         return true
+    }
+
+    // MARK: - Read index (thesis §6.4)
+
+    private mutating func handleReadRequest(context: UInt64, from: NodeID) {
+        // Step 1: until an entry of its own term commits, the leader may not know the latest
+        // commit index.
+        guard log.term(at: log.committed) == term else {
+            readsAwaitingCommit.append((context, from))
+            return
+        }
+        if quorum == 1 {
+            return answerRead(ReadRequest(context: context, from: from, index: log.committed, round: 0))
+        }
+        // Steps 2–3: record the commit index, confirm leadership with a round of probes (one round
+        // per Ready for all reads that arrived meanwhile).
+        readQueue.append(ReadRequest(context: context, from: from, index: log.committed, round: readRound + 1))
+        needsReadProbe = true
+    }
+
+    private mutating func broadcastReadProbe() {
+        readRound += 1
+        for (k, peer) in config.voters.enumerated() where peer != id {
+            send(to: peer, .readProbe(round: readRound, commit: min(progress[k].match, log.committed)))
+        }
+    }
+
+    private mutating func releaseConfirmedReads() {
+        while let first = readQueue.first {
+            var acks = 0
+            for (k, peer) in config.voters.enumerated() where peer == id || progress[k].readRoundAcked >= first.round {
+                acks += 1
+            }
+            guard acks >= quorum else { return }
+            readQueue.removeFirst()
+            answerRead(first)
+        }
+    }
+
+    private mutating func answerRead(_ r: ReadRequest) {
+        if r.from == id {
+            readStates.append(ReadState(context: r.context, index: r.index))
+        } else {
+            send(to: r.from, .readIndexResponse(context: r.context, index: r.index))
+        }
+    }
+
+    /// Leadership lost: every queued read is refused so its client can retry elsewhere.
+    private mutating func refuseQueuedReads() {
+        let refused = readQueue.map { ($0.context, $0.from) } + readsAwaitingCommit.map { ($0.context, $0.from) }
+        readQueue.removeAll()
+        readsAwaitingCommit.removeAll()
+        needsReadProbe = false
+        for (context, from) in refused {
+            if from == id {
+                readStates.append(ReadState(context: context, index: nil))
+            } else {
+                send(to: from, .readIndexResponse(context: context, index: 0))
+            }
+        }
     }
 
     // MARK: - Replication, follower side
@@ -424,6 +626,26 @@ public struct Raft: Sendable {
         }
         log.commit(to: min(commit, lastNew))
         send(to: leader, .appendResponse(index: lastNew, rejection: nil))
+    }
+
+    /// InstallSnapshot, follower side (§7; etcd/raft's handleSnapshot).
+    private mutating func handleSnapshot(from leader: NodeID, _ snapshot: Snapshot) {
+        let position = snapshot.metadata.position
+        if position.index <= log.committed {
+            send(to: leader, .appendResponse(index: log.committed, rejection: nil))
+            return
+        }
+        if log.matchTerm(position.index, position.term) {
+            // Our log already holds the snapshot's last entry: keep the log, just commit.
+            log.commit(to: position.index)
+            send(to: leader, .appendResponse(index: position.index, rejection: nil))
+            return
+        }
+        log.restore(position)
+        latestSnapshot = snapshot
+        pendingSnapshotWrite = .installed(snapshot)
+        pendingRestore = snapshot
+        send(to: leader, .appendResponse(index: position.index, rejection: nil))
     }
 
     private mutating func send(to peer: NodeID, _ body: Message.Body) {

@@ -1,10 +1,11 @@
 /// The in-memory log of one replica: entries after the snapshot point, plus the commit, apply and
 /// persist cursors. Pure; `Raft` owns it.
 struct RaftLog: Sendable {
-    /// Index and term of the last entry covered by a snapshot (0/0: nothing compacted). Snapshots: issue 3.
-    private(set) var snapshotIndex: UInt64 = 0
-    private(set) var snapshotTerm: UInt64 = 0
-    /// `entries[k].index == snapshotIndex + 1 + k`.
+    /// The last entry dropped by compaction (.zero: nothing compacted).
+    private(set) var compacted = LogPosition.zero
+    private var snapshotIndex: UInt64 { compacted.index }
+    private var snapshotTerm: UInt64 { compacted.term }
+    /// `entries[k].index == compacted.index + 1 + k`.
     private(set) var entries: [Entry] = []
     /// Highest index known committed.
     private(set) var committed: UInt64 = 0
@@ -13,19 +14,18 @@ struct RaftLog: Sendable {
     /// Highest index handed out for persisting; entries above it still need a `Ready`.
     var stable: UInt64 = 0
 
+    /// The log as recovered. A recovered snapshot is the state machine's starting point: applying
+    /// resumes after it.
     init(recovered: RecoveredLog) {
-        if let first = recovered.entries.first, first.index > 1 {
-            // A log that starts later was compacted behind a snapshot (issue 3); the entry before
-            // the first is the snapshot point.
-            snapshotIndex = first.index - 1
-        }
+        compacted = recovered.compacted
         entries = recovered.entries
         stable = lastIndex
-        committed = min(recovered.hardState.commit, lastIndex)
+        let snapshotIndex = recovered.snapshot?.metadata.index ?? 0
+        committed = max(min(recovered.hardState.commit, lastIndex), snapshotIndex)
         applied = snapshotIndex
     }
 
-    var firstIndex: UInt64 { snapshotIndex + 1 }
+    var firstIndex: UInt64 { compacted.index + 1 }
     var lastIndex: UInt64 { snapshotIndex + UInt64(entries.count) }
     var lastTerm: UInt64 { entries.last?.term ?? snapshotTerm }
 
@@ -84,6 +84,24 @@ struct RaftLog: Sendable {
         entries.removeSubrange(Int(first.index - snapshotIndex - 1)...)
         entries.append(contentsOf: incoming)
         stable = min(stable, first.index - 1)
+    }
+
+    /// Drops entries up to `position` (which must be applied and handed out for persisting).
+    mutating func compact(through position: LogPosition) {
+        guard position.index > compacted.index else { return }
+        precondition(position.index <= applied && position.index <= stable && term(at: position.index) == position.term)
+        entries.removeFirst(Int(position.index - compacted.index))
+        compacted = position
+    }
+
+    /// Replaces the whole log with a snapshot's position (InstallSnapshot, §7): everything up to it
+    /// is committed and, once the state machine restores the snapshot, applied.
+    mutating func restore(_ position: LogPosition) {
+        entries.removeAll()
+        compacted = position
+        committed = position.index
+        applied = position.index
+        stable = position.index
     }
 
     mutating func commit(to index: UInt64) {

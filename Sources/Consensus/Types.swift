@@ -49,39 +49,105 @@ public struct HardState: Equatable, Sendable {
     }
 }
 
+/// A place in the log: an index and the term of the entry there.
+public struct LogPosition: Equatable, Sendable, CustomStringConvertible {
+    public var index: UInt64
+    public var term: UInt64
+    public init(index: UInt64, term: UInt64) {
+        self.index = index
+        self.term = term
+    }
+    public static let zero = LogPosition(index: 0, term: 0)
+    public var description: String { "\(index)/\(term)" }
+}
+
+/// What a snapshot covers: the state after applying the log up to `index` (whose entry has
+/// `term`), and the membership then (Raft §7).
+public struct SnapshotMetadata: Equatable, Sendable {
+    public var index: UInt64
+    public var term: UInt64
+    public var voters: [NodeID]
+    public init(index: UInt64, term: UInt64, voters: [NodeID]) {
+        self.index = index
+        self.term = term
+        self.voters = voters
+    }
+    public var position: LogPosition { LogPosition(index: index, term: term) }
+}
+
+/// A state machine snapshot: metadata and the state machine's own canonical bytes.
+public struct Snapshot: Equatable, Sendable {
+    public var metadata: SnapshotMetadata
+    public var data: [UInt8]
+    public init(metadata: SnapshotMetadata, data: [UInt8]) {
+        self.metadata = metadata
+        self.data = data
+    }
+}
+
+/// A snapshot to make durable, and what it does to the stored log.
+public enum SnapshotWrite: Equatable, Sendable {
+    /// This node's own snapshot: keep the log, but drop every entry at or below `compactedThrough`
+    /// (≤ the snapshot's index; entries after it stay so slow followers can catch up by append).
+    case taken(Snapshot, compactedThrough: LogPosition)
+    /// A snapshot received from the leader (InstallSnapshot, Raft §7): it replaces the whole log;
+    /// the log continues at `index + 1`.
+    case installed(Snapshot)
+
+    public var snapshot: Snapshot {
+        switch self {
+        case .taken(let s, _), .installed(let s): return s
+        }
+    }
+}
+
 /// Everything a node finds on its disk when it starts.
 public struct RecoveredLog: Equatable, Sendable {
     public var hardState: HardState
-    /// Contiguous entries, the first at `entries.first.index` (1 when nothing was compacted).
+    /// The newest durable snapshot, if any.
+    public var snapshot: Snapshot?
+    /// The last entry no longer stored (`.zero` when nothing was compacted); `entries` start after it.
+    public var compacted: LogPosition
+    /// Contiguous entries, the first at `compacted.index + 1`.
     public var entries: [Entry]
 
-    public init(hardState: HardState = HardState(), entries: [Entry] = []) {
+    public init(hardState: HardState = HardState(), snapshot: Snapshot? = nil, compacted: LogPosition = .zero,
+                entries: [Entry] = []) {
         self.hardState = hardState
+        self.snapshot = snapshot
+        self.compacted = compacted
         self.entries = entries
     }
 }
 
-/// One group commit: what a `Ready` asks to make durable, in one write and one sync.
+/// One group commit: what a `Ready` asks to make durable, in one write and one sync: the hard
+/// state, the snapshot (with its effect on the stored log), the entries. A store that is not
+/// atomic per batch must write them in that order, so that a crash keeps a prefix that Raft can
+/// recover from (a term and vote never behind the entries; a commit index beyond the surviving
+/// log is clamped at recovery).
 public struct PersistBatch: Equatable, Sendable {
+    public var snapshot: SnapshotWrite?
     /// New hard state, or nil when unchanged.
     public var hardState: HardState?
     /// Entries to store. Every stored entry with an index ≥ `entries.first.index` is replaced
     /// (conflict truncation, Raft §5.3); entries must be contiguous.
     public var entries: [Entry]
 
-    public init(hardState: HardState? = nil, entries: [Entry] = []) {
+    public init(snapshot: SnapshotWrite? = nil, hardState: HardState? = nil, entries: [Entry] = []) {
+        self.snapshot = snapshot
         self.hardState = hardState
         self.entries = entries
     }
 
-    public var isEmpty: Bool { hardState == nil && entries.isEmpty }
+    public var isEmpty: Bool { snapshot == nil && hardState == nil && entries.isEmpty }
 }
 
 /// The durable side of a replica, like etcd/raft's `Storage` plus its WAL. Implemented on SQLite
 /// (`Store`) and by the simulator's virtual disk.
 ///
 /// Contract: `persist` calls `done` only once every write of the batch is synced to stable
-/// storage; a crash before that may keep any prefix of the batch's writes, never more.
+/// storage; a crash before that may keep any prefix of the batch's writes (in the order
+/// `PersistBatch` gives), never more.
 /// Batches are persisted in the order given; the caller issues the next one only after `done`.
 public protocol LogStorage: AnyObject {
     /// What survived the last run. Throws when the log is corrupt or torn — a node must refuse to

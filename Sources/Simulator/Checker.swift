@@ -20,6 +20,8 @@ struct Checker {
     private var leaderOfTerm: [UInt64: NodeID] = [:]
     /// Log matching: what an (index, term) pair stands for, anywhere.
     private var entryFacts: [EntryKey: EntryFacts] = [:]
+    /// Identical snapshots: the digest of the state at each index some replica snapshotted.
+    private var snapshotDigests: [UInt64: UInt64] = [:]
     /// Per node: how far its commit index was checked, and its last observed leadership.
     private var checkedCommit: [UInt64]
     private var leading: [(term: UInt64, lastIndex: UInt64, lastTerm: UInt64)?]
@@ -45,6 +47,7 @@ struct Checker {
 
     /// Checks one node's Raft state after a step.
     mutating func check(node k: Int, raft: Raft, now: UInt64) throws(Violation) {
+        let compacted = raft.compacted.index
         // Election safety: at most one leader per term.
         if raft.role == .leader {
             if let other = leaderOfTerm[raft.term], other != raft.config.id {
@@ -54,17 +57,24 @@ struct Checker {
             leaderOfTerm[raft.term] = raft.config.id
             if let was = leading[k], was.term == raft.term {
                 // Leader append-only: a leader never overwrites or deletes its entries.
-                if raft.lastIndex < was.lastIndex || raft.term(at: was.lastIndex) != was.lastTerm {
+                if raft.lastIndex < was.lastIndex
+                    || (was.lastIndex >= compacted && raft.term(at: was.lastIndex) != was.lastTerm) {
                     throw Violation(invariant: "leader append-only",
                                     detail: "\(raft.config.id) leader of term \(raft.term) lost or changed entry \(was.lastIndex)",
                                     time: now)
                 }
             } else {
-                // Leader completeness: a new leader holds every entry committed before its term.
-                for (i, c) in committed.enumerated() where raft.term(at: UInt64(i + 1)) != c.term {
-                    throw Violation(invariant: "leader completeness",
-                                    detail: "\(raft.config.id) leads term \(raft.term) without committed entry \(i + 1) (term \(c.term)); it has term \(raft.term(at: UInt64(i + 1)).map(String.init) ?? "none")",
-                                    time: now)
+                // Leader completeness: a new leader holds every entry committed before its term
+                // (entries behind its snapshot are covered by the snapshot checks).
+                var i = max(compacted, 1)
+                while i <= UInt64(committed.count) {
+                    let c = committed[Int(i - 1)]
+                    if i > compacted, raft.term(at: i) != c.term {
+                        throw Violation(invariant: "leader completeness",
+                                        detail: "\(raft.config.id) leads term \(raft.term) without committed entry \(i) (term \(c.term)); it has term \(raft.term(at: i).map(String.init) ?? "none")",
+                                        time: now)
+                    }
+                    i += 1
                 }
             }
             leading[k] = (raft.term, raft.lastIndex, raft.lastTerm)
@@ -72,11 +82,18 @@ struct Checker {
             leading[k] = nil
         }
         // State-machine safety: no two nodes commit different entries at one index.
+        if checkedCommit[k] < compacted {
+            guard compacted <= UInt64(committed.count) || compacted <= raft.commitIndex else {
+                throw Violation(invariant: "state-machine safety",
+                                detail: "\(raft.config.id) compacted to \(compacted) beyond its commit index", time: now)
+            }
+            checkedCommit[k] = min(compacted, UInt64(committed.count))
+        }
         while checkedCommit[k] < raft.commitIndex {
             let i = checkedCommit[k] + 1
             guard let e = raft.entry(at: i) else {
                 throw Violation(invariant: "state-machine safety",
-                                detail: "\(raft.config.id) commit index \(raft.commitIndex) beyond its log", time: now)
+                                detail: "\(raft.config.id) commit index \(raft.commitIndex) beyond its log (\(i) missing)", time: now)
             }
             let d = Command.digest(e)
             if i <= UInt64(committed.count) {
@@ -93,19 +110,32 @@ struct Checker {
         }
     }
 
+    /// Replicas that applied the same prefix have byte-identical state: every snapshot taken or
+    /// restored at an index must equal every other one at that index.
+    mutating func checkSnapshot(node: NodeID, index: UInt64, bytes: [UInt8], now: UInt64) throws(Violation) {
+        let digest = Command.digest(kind: 0, bytes) ^ UInt64(bytes.count) << 48
+        if let known = snapshotDigests[index] {
+            if known != digest {
+                throw Violation(invariant: "identical snapshots",
+                                detail: "\(node) state at \(index) differs from another replica's at the same index", time: now)
+            }
+        } else {
+            snapshotDigests[index] = digest
+        }
+    }
+
     /// Committed means durable against any future election (the argument of Raft §5.4.3): no node
     /// that lacks the latest committed entry may be at least as up-to-date (§5.4.1) as a quorum of
     /// the nodes' durable logs — otherwise it could win an election and overwrite the entry. This
     /// catches an unsafe commit (figure 8) the moment it happens, before the loss it enables.
-    /// `logs[k]`: node k's current log (last index, last term, term at the committed index) and
-    /// its durable log's last index and term.
-    func checkCommitDurable(logs: [(last: (index: UInt64, term: UInt64), termAtCommit: UInt64?,
-                                    durable: (index: UInt64, term: UInt64))],
+    /// `logs[k]`: node k's current last position, whether it holds the latest committed entry,
+    /// and its durable log's last position.
+    func checkCommitDurable(logs: [(last: LogPosition, holdsCommitted: Bool, durable: LogPosition)],
                             ids: [NodeID], now: UInt64) throws(Violation) {
         guard let latest = committed.last else { return }
         let c = UInt64(committed.count)
         let quorum = logs.count / 2 + 1
-        for (x, log) in logs.enumerated() where log.termAtCommit != latest.term {
+        for (x, log) in logs.enumerated() where !log.holdsCommitted {
             var votes = 0
             for y in logs where log.last.term > y.durable.term
                 || (log.last.term == y.durable.term && log.last.index >= y.durable.index) {
@@ -113,66 +143,80 @@ struct Checker {
             }
             if votes >= quorum {
                 throw Violation(invariant: "committed entry not durable",
-                                detail: "entry \(c) (term \(latest.term)) is committed, but \(ids[x]) lacks it and its log (last \(log.last.index)/\(log.last.term)) is at least as up-to-date as \(votes) of \(logs.count) nodes' durable logs: it can be elected and overwrite the entry",
+                                detail: "entry \(c) (term \(latest.term)) is committed, but \(ids[x]) lacks it and its log (last \(log.last)) is at least as up-to-date as \(votes) of \(logs.count) nodes' durable logs: it can be elected and overwrite the entry",
                                 time: now)
             }
         }
     }
 
-    /// What `SQLiteLogStorage` refuses, checked on every batch Raft asks to persist: no gap, no
-    /// rewrite at or below the durable commit index, contiguous entries with non-decreasing terms,
-    /// a term that never goes back, a commit index within the log and a term not behind it.
-    private func checkStorageContract(node: NodeID, batch: PersistBatch, logBefore: RecoveredLog, now: UInt64) throws(Violation) {
-        func fail(_ why: String) -> Violation { Violation(invariant: "storage contract", detail: "\(node): \(why)", time: now) }
-        var lastIndex = logBefore.entries.last?.index ?? 0
-        var lastTerm = logBefore.entries.last?.term ?? 0
-        var hs = logBefore.hardState
-        if let first = batch.entries.first, let last = batch.entries.last {
-            if first.index > lastIndex + 1 { throw fail("batch starts at \(first.index) after log end \(lastIndex)") }
-            if first.index <= hs.commit { throw fail("batch rewrites \(first.index) at or below durable commit \(hs.commit)") }
-            for (a, b) in zip(batch.entries, batch.entries.dropFirst()) where b.index != a.index + 1 || b.term < a.term {
-                throw fail("batch entries \(a.index)/\(a.term) then \(b.index)/\(b.term)")
-            }
-            let prev = first.index == 1 ? 0 : logBefore.entries[Int(first.index - 2)].term
-            if first.term < prev { throw fail("entry \(first.index) term \(first.term) after term \(prev)") }
-            lastIndex = last.index
-            lastTerm = last.term
-        }
-        if let new = batch.hardState {
-            if new.term < hs.term { throw fail("term goes back from \(hs.term) to \(new.term)") }
-            if new.term == hs.term, let v = hs.vote, new.vote != v { throw fail("vote changed within term \(new.term)") }
-            hs = new
-        }
-        if hs.commit > lastIndex { throw fail("commit \(hs.commit) beyond log end \(lastIndex)") }
-        if hs.term < lastTerm { throw fail("hard-state term \(hs.term) behind last entry term \(lastTerm)") }
+    /// The latest committed position, if any.
+    var latestCommitted: LogPosition? {
+        committed.last.map { LogPosition(index: UInt64(committed.count), term: $0.term) }
     }
 
-    /// Log matching (§5.3): entries with the same index and term hold the same command and follow
-    /// the same predecessor — so by induction the logs are identical up to there.
-    mutating func checkWrite(node: NodeID, batch: PersistBatch, logBefore: RecoveredLog, now: UInt64) throws(Violation) {
-        try checkStorageContract(node: node, batch: batch, logBefore: logBefore, now: now)
-        guard let first = batch.entries.first else { return }
-        let base = logBefore.entries.first?.index ?? 1
-        var prevTerm: UInt64 = 0
-        if first.index > base, Int(first.index - base) - 1 < logBefore.entries.count {
-            prevTerm = logBefore.entries[Int(first.index - base) - 1].term
+    /// Checks a batch before it is written: the storage contract, then log matching.
+    mutating func checkWrite(node: NodeID, batch: PersistBatch, before: DiskImage, now: UInt64) throws(Violation) {
+        func fail(_ invariant: String, _ why: String) -> Violation {
+            Violation(invariant: invariant, detail: "\(node): \(why)", time: now)
         }
-        if first.index > 1 && first.index - 1 > UInt64(logBefore.entries.count) + base - 1 {
-            throw Violation(invariant: "log matching", detail: "\(node) writes entry \(first.index) after a gap", time: now)
-        }
-        for e in batch.entries {
-            let facts = EntryFacts(digest: Command.digest(e), prevTerm: prevTerm)
-            let key = EntryKey(index: e.index, term: e.term)
-            if let known = entryFacts[key] {
-                if known.digest != facts.digest || known.prevTerm != facts.prevTerm {
-                    throw Violation(invariant: "log matching",
-                                    detail: "\(node) holds entry \(e.index)/\(e.term) that differs from the same index and term elsewhere",
-                                    time: now)
-                }
-            } else {
-                entryFacts[key] = facts
+        // What `SQLiteLogStorage` refuses: a term that goes back or a second vote in a term; a
+        // snapshot that does not fit; a gap; a rewrite at or below the durable commit index;
+        // entries out of order; a commit index beyond the log or a term behind it.
+        var image = before
+        if let hs = batch.hardState {
+            if hs.term < image.hardState.term { throw fail("storage contract", "term goes back from \(image.hardState.term) to \(hs.term)") }
+            if hs.term == image.hardState.term, let v = image.hardState.vote, hs.vote != v {
+                throw fail("storage contract", "vote changed within term \(hs.term)")
             }
-            prevTerm = e.term
+        }
+        // A torn batch may have kept a hard state whose commit index runs past the surviving log;
+        // recovery clamps it, and so does this check (SQLite's atomic batches never tear).
+        let durableCommit = min(image.hardState.commit, max(image.last.index, image.snapshot?.metadata.index ?? 0))
+        if let write = batch.snapshot {
+            let s = write.snapshot.metadata
+            if let old = image.snapshot, s.index <= old.metadata.index {
+                throw fail("storage contract", "snapshot \(s.position) not newer than stored \(old.metadata.position)")
+            }
+            if case .taken(_, let through) = write {
+                if through.index > s.index || (through.index > image.compacted.index && image.term(at: through.index) != through.term) {
+                    throw fail("storage contract", "compaction through \(through) does not match the stored log")
+                }
+            }
+            image.apply(.snapshot(write))
+        }
+        if let first = batch.entries.first {
+            if first.index > image.last.index + 1 { throw fail("storage contract", "batch starts at \(first.index) after log end \(image.last.index)") }
+            if first.index <= image.compacted.index { throw fail("storage contract", "batch rewrites compacted entry \(first.index)") }
+            if first.index <= durableCommit, batch.snapshot == nil {
+                throw fail("storage contract", "batch rewrites \(first.index) at or below durable commit \(durableCommit)")
+            }
+            for (a, b) in zip(batch.entries, batch.entries.dropFirst()) where b.index != a.index + 1 || b.term < a.term {
+                throw fail("storage contract", "batch entries \(a.index)/\(a.term) then \(b.index)/\(b.term)")
+            }
+            let prevTerm = image.term(at: first.index - 1) ?? 0
+            if first.term < prevTerm { throw fail("storage contract", "entry \(first.index) term \(first.term) after term \(prevTerm)") }
+            // Log matching (§5.3): entries with the same index and term hold the same command and
+            // follow the same predecessor — so by induction the logs are identical up to there.
+            var prev = prevTerm
+            for e in batch.entries {
+                let facts = EntryFacts(digest: Command.digest(e), prevTerm: prev)
+                let key = EntryKey(index: e.index, term: e.term)
+                if let known = entryFacts[key] {
+                    if known.digest != facts.digest || known.prevTerm != facts.prevTerm {
+                        throw fail("log matching", "holds entry \(e.index)/\(e.term) that differs from the same index and term elsewhere")
+                    }
+                } else {
+                    entryFacts[key] = facts
+                }
+                prev = e.term
+            }
+            for e in batch.entries { image.apply(.entry(e)) }
+        }
+        if let hs = batch.hardState {
+            if hs.commit > max(image.last.index, image.snapshot?.metadata.index ?? 0) {
+                throw fail("storage contract", "commit \(hs.commit) beyond log end \(image.last.index)")
+            }
+            if hs.term < image.last.term { throw fail("storage contract", "hard-state term \(hs.term) behind last entry term \(image.last.term)") }
         }
     }
 }

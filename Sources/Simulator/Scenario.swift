@@ -37,6 +37,11 @@ public struct Scenario: Sendable, Equatable {
     public var maxEntriesPerAppend: ClosedRange<Double> = 1...32
     public var maxInflight: ClosedRange<Double> = 1...16
     public var payloadBytes: ClosedRange<Double> = 0...200
+    /// Chance a seed snapshots and compacts at all; then every how many applied entries, and how
+    /// many entries it keeps behind the snapshot point.
+    public var snapshotChance: ClosedRange<Double> = 0.7...0.7
+    public var snapshotEvery: ClosedRange<Double> = 5...200
+    public var snapshotTrailing: ClosedRange<Double> = 0...20
     public var clientTimeoutMs: ClosedRange<Double> = 800...2500
 
     public init() {}
@@ -61,7 +66,8 @@ public struct Scenario: Sendable, Equatable {
         "duplicate": \.duplicate, "fsync_ms": \.fsyncMs, "crash_rate": \.crashRate, "down_ms": \.downMs,
         "partition_rate": \.partitionRate, "partition_ms": \.partitionMs, "clog_rate": \.clogRate,
         "clog_ms": \.clogMs, "leader_fault": \.leaderFault, "leader_fault_ms": \.leaderFaultMs, "max_entries_per_append": \.maxEntriesPerAppend, "max_inflight": \.maxInflight,
-        "payload_bytes": \.payloadBytes, "client_timeout_ms": \.clientTimeoutMs,
+        "payload_bytes": \.payloadBytes, "snapshot_chance": \.snapshotChance,
+        "snapshot_every": \.snapshotEvery, "snapshot_trailing": \.snapshotTrailing, "client_timeout_ms": \.clientTimeoutMs,
     ] }
 
     /// Parses scenario text; `name` labels it in reports.
@@ -89,7 +95,7 @@ public struct Scenario: Sendable, Equatable {
             guard let range = parseRange(value), range.lowerBound >= 0 else {
                 throw ParseError.badValue(line: n + 1, key: key, value: value)
             }
-            if ["drop", "duplicate", "leader_fault"].contains(key), range.upperBound > 0.9 {
+            if ["drop", "duplicate", "leader_fault", "snapshot_chance"].contains(key), range.upperBound > 0.9 {
                 throw ParseError.badValue(line: n + 1, key: key, value: value)
             }
             s[keyPath: path] = range

@@ -9,6 +9,10 @@ final class SimStateMachine: ReplicatedStateMachine {
     private(set) var lastApplied: UInt64 = 0
     private(set) var digest: UInt64 = 0xcbf2_9ce4_8422_2325
     var onApply: ((Entry, _ commandID: UInt64?, _ duplicate: Bool) -> Void)?
+    var onSnapshot: ((_ index: UInt64, _ bytes: [UInt8]) -> Void)?
+    var onRestore: ((_ snapshot: Snapshot, _ after: [UInt8]) -> Void)?
+
+    struct MalformedSnapshot: Error {}
 
     func apply(_ entry: Entry) {
         lastApplied = entry.index
@@ -23,6 +27,38 @@ final class SimStateMachine: ReplicatedStateMachine {
             digest = (digest ^ id) &* 0x100_0000_01b3
         }
         onApply?(entry, id, duplicate)
+    }
+
+    func snapshot() -> [UInt8] {
+        let bytes = encode()
+        onSnapshot?(lastApplied, bytes)
+        return bytes
+    }
+
+    func restore(_ snapshot: Snapshot) throws {
+        let d = snapshot.data
+        guard d.count >= 24, (d.count - 24) % 8 == 0 else { throw MalformedSnapshot() }
+        func u64(_ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 << 8 | UInt64(d[at + $1]) } }
+        lastApplied = u64(0)
+        digest = u64(8)
+        let n = Int(u64(16))
+        guard n == (d.count - 24) / 8 else { throw MalformedSnapshot() }
+        appliedIDs = (0..<n).map { u64(24 + 8 * $0) }
+        seen = Set(appliedIDs)
+        guard lastApplied == snapshot.metadata.index else { throw MalformedSnapshot() }
+        onRestore?(snapshot, encode())
+    }
+
+    /// Canonical bytes: last applied, digest, count, ids in apply order (all big-endian u64).
+    private func encode() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(24 + 8 * appliedIDs.count)
+        func put(_ x: UInt64) { for k in (0..<8).reversed() { out.append(UInt8(truncatingIfNeeded: x >> (UInt64(k) * 8))) } }
+        put(lastApplied)
+        put(digest)
+        put(UInt64(appliedIDs.count))
+        for id in appliedIDs { put(id) }
+        return out
     }
 }
 
@@ -43,10 +79,12 @@ enum Command {
     }
 
     /// FNV-1a over kind and data: equal entries hash equal on every machine.
-    static func digest(_ e: Entry) -> UInt64 {
+    static func digest(_ e: Entry) -> UInt64 { digest(kind: e.kind.rawValue, e.data) }
+
+    static func digest(kind: UInt8, _ data: [UInt8]) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        h = (h ^ UInt64(e.kind.rawValue)) &* 0x100_0000_01b3
-        for b in e.data { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        h = (h ^ UInt64(kind)) &* 0x100_0000_01b3
+        for b in data { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         return h
     }
 }

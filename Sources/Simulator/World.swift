@@ -108,6 +108,7 @@ final class World {
     private let faultEnd: UInt64
     private let deadline: UInt64
     private let config: (NodeID) -> RaftConfig
+    private let snapshotPolicy: SnapshotPolicy
 
     // State.
     private var now: UInt64 = 0
@@ -169,6 +170,9 @@ final class World {
         clientTimeout = UInt64(draw(s.clientTimeoutMs) * 1000)
         faultEnd = UInt64(draw(s.faultSeconds) * 1_000_000)
         deadline = faultEnd + UInt64(draw(s.healBoundSeconds) * 1_000_000)
+        snapshotPolicy = r.chance(draw(s.snapshotChance))
+            ? SnapshotPolicy(every: UInt64(max(1, drawInt(s.snapshotEvery))), trailing: UInt64(drawInt(s.snapshotTrailing)))
+            : SnapshotPolicy(every: 0, trailing: 0)
         let maxEntries = max(1, lowOrDrawn(s.maxEntriesPerAppend))
         let maxInflight = max(1, lowOrDrawn(s.maxInflight))
         let voters = (1...n).map { NodeID(UInt64($0)) }
@@ -300,21 +304,37 @@ final class World {
         }
         node.disk.observeWrite = { [unowned self] batch, before in
             guard self.violation == nil else { return }
-            do throws(Violation) { try self.checker.checkWrite(node: node.id, batch: batch, logBefore: before, now: self.now) } catch {
+            do throws(Violation) { try self.checker.checkWrite(node: node.id, batch: batch, before: before, now: self.now) } catch {
                 self.violation = error
+            }
+        }
+        machine.onSnapshot = { [unowned self] index, bytes in
+            guard self.violation == nil else { return }
+            do throws(Violation) { try self.checker.checkSnapshot(node: node.id, index: index, bytes: bytes, now: self.now) } catch {
+                self.violation = error
+            }
+        }
+        machine.onRestore = { [unowned self] snapshot, after in
+            guard self.violation == nil else { return }
+            self.trace("restore \(node.id) snapshot \(snapshot.metadata.position)")
+            if after != snapshot.data {
+                self.violation = Violation(invariant: "identical snapshots",
+                                           detail: "\(node.id) restored snapshot \(snapshot.metadata.position) does not re-encode to the same bytes",
+                                           time: self.now)
             }
         }
         checker.restarted(node: k)
         do {
             node.replica = try Replica(config: config(node.id), storage: node.disk,
                                        transport: Link(world: self, from: k, incarnation: inc),
-                                       stateMachine: machine, random: Xoshiro256(seed: rng.next()))
+                                       stateMachine: machine, random: Xoshiro256(seed: rng.next()),
+                                       snapshots: snapshotPolicy)
             node.machine = machine
         } catch {
             violation = Violation(invariant: "recovery", detail: "\(node.id) cannot recover its log: \(error)", time: now)
             return
         }
-        trace("start \(node.id) incarnation=\(inc) log=\(node.disk.durable.entries.count) term=\(node.disk.durable.hardState.term)")
+        trace("start \(node.id) incarnation=\(inc) log=\(node.disk.durable.compacted)..\(node.disk.durable.last) term=\(node.disk.durable.hardState.term)")
         schedule(.tick(node: k, incarnation: inc), after: UInt64(rng.int(in: 1...Int(tickMicros))))
     }
 
@@ -408,7 +428,7 @@ final class World {
             case .notLeader(let leader):
                 clients[c].believedLeader = leader.map(index(of:))
                 retry(client: c, after: leader == nil ? 50_000 : 0)
-            case .dropped, .halted:
+            case .dropped, .halted, .readUnavailable, .timedOut:
                 clients[c].believedLeader = nil
                 retry(client: c, after: 20_000)
             case .entryTooLarge:
@@ -525,17 +545,16 @@ final class World {
                     }
                 }
             }
-            if checker.committedCount > durableCheckedAt {
+            if checker.committedCount > durableCheckedAt, let latest = checker.latestCommitted {
                 durableCheckedAt = checker.committedCount
-                let c = checker.committedCount
                 let logs = nodes.map { node in
                     let d = node.disk.durable
-                    let durable = (index: d.entries.last?.index ?? 0, term: d.entries.last?.term ?? 0)
                     if let r = node.replica {
-                        return (last: (index: r.raft.lastIndex, term: r.raft.lastTerm), termAtCommit: r.raft.term(at: c), durable: durable)
+                        let holds = latest.index <= r.raft.compacted.index || r.raft.term(at: latest.index) == latest.term
+                        return (last: LogPosition(index: r.raft.lastIndex, term: r.raft.lastTerm), holdsCommitted: holds, durable: d.last)
                     }
-                    let termAtC = d.entries.first.flatMap { f in c >= f.index && c - f.index < UInt64(d.entries.count) ? d.entries[Int(c - f.index)].term : nil }
-                    return (last: durable, termAtCommit: termAtC, durable: durable)
+                    let holds = latest.index <= d.compacted.index || d.term(at: latest.index) == latest.term
+                    return (last: d.last, holdsCommitted: holds, durable: d.last)
                 }
                 try checker.checkCommitDurable(logs: logs, ids: nodes.map(\.id), now: now)
             }
@@ -576,6 +595,8 @@ final class World {
                                       detail: "\(node.id) state digest differs from \(nodes[0].id)", time: now)
                 return
             }
+            _ = m.snapshot()  // byte-identical state at the same index (checked in the hook)
+            if violation != nil { return }
         }
     }
 

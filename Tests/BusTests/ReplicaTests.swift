@@ -46,6 +46,8 @@ final class RecordingTransport: Transport {
 final class RecordingMachine: ReplicatedStateMachine {
     var applied: [Entry] = []
     func apply(_ entry: Entry) { applied.append(entry) }
+    func snapshot() -> [UInt8] { applied.flatMap(\.data) }
+    func restore(_ snapshot: Snapshot) throws { applied = [] }
 }
 
 struct TestError: Error {}

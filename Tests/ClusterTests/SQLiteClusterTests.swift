@@ -17,6 +17,19 @@ final class SQLiteClusterTests: XCTestCase {
     final class Machine: ReplicatedStateMachine {
         var commands: [[UInt8]] = []
         func apply(_ entry: Entry) { if entry.kind == .command { commands.append(entry.data) } }
+        func snapshot() -> [UInt8] { commands.flatMap { [UInt8(truncatingIfNeeded: $0.count)] + $0 } }
+        func restore(_ snapshot: Snapshot) throws {
+            var out: [[UInt8]] = []
+            var k = 0
+            let d = snapshot.data
+            while k < d.count {
+                let n = Int(d[k])
+                guard k + 1 + n <= d.count else { throw NoLeader() }
+                out.append(Array(d[(k + 1)..<(k + 1 + n)]))
+                k += 1 + n
+            }
+            commands = out
+        }
     }
 
     final class Cluster {
@@ -26,6 +39,7 @@ final class SQLiteClusterTests: XCTestCase {
         var replicas: [Replica?] = [nil, nil, nil]
         var machines: [Machine?] = [nil, nil, nil]
         var seed: UInt64 = 1
+        var snapshots = SnapshotPolicy(every: 0, trailing: 0)
 
         init() throws {
             dir = FileManager.default.temporaryDirectory.appendingPathComponent("florian-cluster-\(UUID().uuidString)")
@@ -41,7 +55,8 @@ final class SQLiteClusterTests: XCTestCase {
             let m = Machine()
             seed += 1
             replicas[k] = try Replica(config: RaftConfig(id: ids[k], voters: ids), storage: SQLiteLogStorage(path: path(k)),
-                                      transport: net, stateMachine: m, random: Xoshiro256(seed: seed))
+                                      transport: net, stateMachine: m, random: Xoshiro256(seed: seed),
+                                      snapshots: snapshots)
             machines[k] = m
         }
 
