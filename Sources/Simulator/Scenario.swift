@@ -10,6 +10,8 @@ public struct Scenario: Sendable, Equatable {
     /// Cluster sizes to choose from (3 and 5).
     public var clusterSizes: [Int] = [3, 5]
     public var clients: ClosedRange<Double> = 2...8
+    /// Clients doing linearizable reads at random nodes.
+    public var readers: ClosedRange<Double> = 0...3
     /// Length of the fault phase; afterwards every fault heals.
     public var faultSeconds: ClosedRange<Double> = 8...25
     /// After healing, every pending proposal must commit within this virtual time (liveness).
@@ -61,7 +63,7 @@ public struct Scenario: Sendable, Equatable {
     }
 
     private static var keys: [String: WritableKeyPath<Scenario, ClosedRange<Double>>] { [
-        "clients": \.clients, "fault_seconds": \.faultSeconds, "heal_bound_seconds": \.healBoundSeconds,
+        "clients": \.clients, "readers": \.readers, "fault_seconds": \.faultSeconds, "heal_bound_seconds": \.healBoundSeconds,
         "tick_ms": \.tickMs, "election_ticks": \.electionTicks, "delay_ms": \.delayMs, "drop": \.drop,
         "duplicate": \.duplicate, "fsync_ms": \.fsyncMs, "crash_rate": \.crashRate, "down_ms": \.downMs,
         "partition_rate": \.partitionRate, "partition_ms": \.partitionMs, "clog_rate": \.clogRate,

@@ -14,6 +14,8 @@ final class SimStateMachine: ReplicatedStateMachine {
 
     struct MalformedSnapshot: Error {}
 
+    func contains(_ id: UInt64) -> Bool { seen.contains(id) }
+
     func apply(_ entry: Entry) {
         lastApplied = entry.index
         guard entry.kind == .command else {

@@ -45,6 +45,7 @@ final class World {
         case response(client: Int, attempt: Int, op: UInt64, result: Result<CommitPosition, ReplicaError>, from: Int)
         case timeout(client: Int, attempt: Int)
         case nextOp(client: Int)
+        case read(reader: Int)
         case chaos
         case restart(node: Int)
         case leaderFault(node: Int, term: UInt64)
@@ -123,6 +124,9 @@ final class World {
     private var checker: Checker
     private var issued: Set<UInt64> = []
     private var acked: [UInt64: CommitPosition] = [:]
+    /// Acknowledged ids in the order clients learned of them (for the linearizability check).
+    private var ackOrder: [UInt64] = []
+    private var readers = 0
     private var violation: Violation?
     private var stats = SeedOutcome.Stats()
     private var durableCheckedAt: UInt64 = 0
@@ -194,6 +198,7 @@ final class World {
         clog = Array(repeating: Array(repeating: 0, count: n), count: n)
         checker = Checker(nodes: n)
         clients = Array(repeating: Client(), count: clientCount)
+        readers = drawInt(s.readers)
         stats.nodes = n
         nodes = voters.map { Node(id: $0) }
         leaderSeen = Array(repeating: 0, count: n)
@@ -205,6 +210,7 @@ final class World {
         trace("world seed=\(seed) nodes=\(n) clients=\(clients.count) drop=\(fmt(drop)) dup=\(fmt(duplicate)) crash=\(fmt(crashRate)) partition=\(fmt(partitionRate)) clog=\(fmt(clogRate)) faults-until=\(faultEnd)")
         for k in 0..<n { start(node: k) }
         for c in clients.indices { schedule(.nextOp(client: c), after: UInt64(rng.int(in: 0...200_000))) }
+        for r in 0..<readers { schedule(.read(reader: r), after: UInt64(rng.int(in: 0...200_000))) }
         schedule(.chaos, after: Self.chaosPeriod)
         push(.healAll, at: faultEnd)
         push(.deadline, at: deadline)
@@ -263,6 +269,8 @@ final class World {
             retry(client: c, after: 0)
         case let .nextOp(c):
             nextOp(client: c)
+        case let .read(r):
+            read(reader: r)
         case .chaos:
             chaos()
         case let .restart(k):
@@ -410,6 +418,7 @@ final class World {
             // A success for any attempt of the current operation acknowledges it.
             trace("client\(c) ack id=\(op.id) at \(pos.index)/\(pos.term)")
             acked[op.id] = pos
+            ackOrder.append(op.id)
             let digest = Command.digest(Entry(index: pos.index, term: pos.term, kind: .command, data: op.data))
             guard let c0 = checker.committedEntry(at: pos.index), c0.term == pos.term, c0.digest == digest else {
                 violation = Violation(invariant: "acknowledged proposal lost",
@@ -435,6 +444,35 @@ final class World {
                 violation = Violation(invariant: "client", detail: "simulated command refused as too large", time: now)
             }
         }
+    }
+
+    /// A linearizable read at a random node (followers too). Whatever a client had seen
+    /// acknowledged before the read began must be in the state the read observes (§6.4).
+    private func read(reader r: Int) {
+        guard !healed else { return }
+        let k = rng.int(in: 0...(n - 1))
+        let mustSee = ackOrder.suffix(64)
+        let began = now
+        let next = UInt64(rng.int(in: 20_000...300_000))
+        guard let replica = nodes[k].replica, let machine = nodes[k].machine else {
+            return schedule(.read(reader: r), after: next)
+        }
+        trace("reader\(r) read at \(nodes[k].id)")
+        replica.readLinearizable { [unowned self] result in
+            switch result {
+            case .success(let applied):
+                if let missing = mustSee.first(where: { !machine.contains($0) }) {
+                    self.violation = Violation(
+                        invariant: "linearizable read",
+                        detail: "read at \(self.nodes[k].id) (applied \(applied), machine at \(machine.lastApplied), \(machine.appliedIDs.count) ids) begun at \(began) misses id \(missing) acknowledged before it",
+                        time: self.now)
+                }
+                self.trace("reader\(r) read ok applied=\(applied)")
+            case .failure(let e):
+                self.trace("reader\(r) read failed \(e)")
+            }
+        }
+        schedule(.read(reader: r), after: next)
     }
 
     private func applied(node k: Int, entry: Entry, commandID: UInt64?, duplicate: Bool) {

@@ -64,7 +64,7 @@ extension CommandLine {
                    'simulate: N seeds, V violations' and the exit status is 0 only when V is 0
           simulate --seed S [--scenario FILE] [--mutant NAME] [--trace-hash] [--trace]
                    run one seed; --trace-hash ends with 'trace <sha256>', --trace prints every event
-        mutants (simulator only): figure8, vote-without-log-check
+        mutants (simulator only): figure8, vote-without-log-check, stale-read
         """
 
     /// Runs a command line; returns the process exit status.

@@ -6,6 +6,7 @@ extension CommandLine {
     static let mutants: [String: Mutants] = [
         "figure8": .commitPreviousTermByCount,
         "vote-without-log-check": .skipVoteLogCheck,
+        "stale-read": .staleRead,
     ]
 
     /// `florian simulate`: see `usage`.
