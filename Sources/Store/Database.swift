@@ -110,6 +110,12 @@ final class Statement {
         guard rc == SQLITE_OK else { throw database.error(rc, during: "bind \(bytes.count) bytes for \(sql)") }
     }
 
+    /// Binds `text` as TEXT (UTF-8); SQLite copies it.
+    func bind(_ position: Int32, text: String) throws(StoreError) {
+        let rc = sqlite3_bind_text64(handle, position, text, sqlite3_uint64(text.utf8.count), CSQLite_transient(), UInt8(SQLITE_UTF8))
+        guard rc == SQLITE_OK else { throw database.error(rc, during: "bind text for \(sql)") }
+    }
+
     /// Advances to the next row: true when there is one, false when done.
     func step() throws(StoreError) -> Bool {
         switch sqlite3_step(handle) {

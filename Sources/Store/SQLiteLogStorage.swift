@@ -1,12 +1,14 @@
 import Consensus
 import Foundation
+import Wire
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// The replicated log and hard state of one node, in one SQLite file.
+/// The replicated log, hard state and newest snapshot of one node: one SQLite file, plus one
+/// snapshot file in the directory `<path>.snapshots` beside it (format: `SnapshotFile`).
 ///
 /// Durability contract (`LogStorage`): each `persist` is one SQLite transaction in WAL mode with
 /// `synchronous=FULL`, so COMMIT returns only after the WAL, commit record included, is fsynced.
@@ -15,10 +17,20 @@ import Darwin
 /// record), and everything from earlier successful batches. A batch of many entries costs one
 /// fsync (group commit).
 ///
-/// Verification: every entry and the hard state carry a CRC-32C over their fields
-/// (`RecordChecksum`). `recover()` checks SQLite's page structure (`PRAGMA quick_check`), every
-/// checksum, and the log's shape (contiguous from index 1, terms non-decreasing, commit within the
-/// log, hard-state term not behind the log) and throws rather than repair anything.
+/// Snapshots: a batch's snapshot is written to its own file first (temp file, fsync, rename, fsync
+/// of the directory), before the transaction starts; the transaction then records the file (name
+/// and SHA-256), the new compaction point, and deletes the compacted entries, together with the
+/// batch's entries and hard state. So the log only ever refers to a complete, synced file. A crash
+/// before COMMIT leaves a file nothing refers to; it is ignored, and removed by the next `recover()`.
+/// After COMMIT the superseded snapshot file and any temp files are removed (failures land in
+/// `cleanupFailures`, they are not errors: the next snapshot or recovery retries).
+///
+/// Verification: every entry, the hard state, the snapshot record and the compaction point carry a
+/// CRC-32C over their fields (`RecordChecksum`); the snapshot file carries a SHA-256 that must match
+/// the recorded one. `recover()` checks SQLite's page structure (`PRAGMA quick_check`), every
+/// checksum, the snapshot file, and the log's shape (contiguous from the compaction point + 1,
+/// terms non-decreasing, the snapshot within the log and committed, commit within the log,
+/// hard-state term not behind the log) and throws rather than repair anything.
 ///
 /// Usage: open, `recover()`, then `persist` batches one at a time; `persist` refuses to run before a
 /// successful `recover()`, so nothing is ever written on top of an unverified log. `done` is called
@@ -26,44 +38,73 @@ import Darwin
 /// second process (or a second instance) on the same path fails with `StoreError.locked`.
 ///
 /// After a failed `persist` nothing of the batch is durable and the store stays usable (`.refused`,
-/// `.diskFull`, `.locked`), except when COMMIT itself fails otherwise (an fsync error, say): then
-/// whether the batch is on disk is unknown, and the store answers `.halted` until the process
-/// restarts and recovers.
+/// `.diskFull`, `.locked`, `.snapshotIO`), except when COMMIT itself fails otherwise (an fsync
+/// error, say): then whether the batch is on disk is unknown, and the store answers `.halted` until
+/// the process restarts and recovers.
+///
+/// Format version 2 (snapshots) opens a version-1 file by migrating it in place: one transaction
+/// adds the empty `snapshot` and `log_start` tables (a v1 log never compacted, which is what empty
+/// tables mean) and sets the version. A crash during it leaves the v1 file as it was.
 ///
 /// Not Sendable: confine an instance to one thread or actor.
 public final class SQLiteLogStorage: LogStorage {
-    /// The durable format this build writes and reads.
-    public static let formatVersion: Int64 = 1
+    /// The durable format this build writes and reads (version 1 is migrated on open).
+    public static let formatVersion: Int64 = 2
 
     /// The database file.
     public let path: String
     let database: Database
+    /// Where snapshot files live: `<path>.snapshots`.
+    let snapshots: SnapshotDirectory
     private let statements: Statements
     /// What the durable log ends with; nil until `recover()` has verified it.
     private var tail: Tail?
     /// Set when a COMMIT failed with unknown outcome; the store then refuses all work.
     private var haltCause: String?
 
+    /// What the last snapshot-file cleanup could not remove (empty when it removed everything).
+    /// Not an error: the files are unreferenced and the next snapshot write or recovery retries.
+    public private(set) var cleanupFailures: [String] = []
+
     /// Test hook for crash testing: called at each step of a `persist`, while the step's effect is
-    /// in SQLite's hands. A test copies the files here to get the disk image of a crash at that moment.
+    /// in SQLite's (or the file system's) hands. A test copies the files here to get the disk image
+    /// of a crash at that moment.
     var crashPoint: ((PersistStep) -> Void)?
 
-    /// The steps of a `persist` that `crashPoint` reports.
+    /// The steps of a `persist` that `crashPoint` reports, in order.
     enum PersistStep: Equatable {
+        /// The snapshot's temp file is written, not yet synced.
+        case wroteSnapshotFile
+        /// The temp file is fsynced.
+        case syncedSnapshotFile
+        /// The temp file is renamed to its final name; the directory is not yet synced.
+        case renamedSnapshotFile
+        /// The directory is fsynced: the file is durable under its final name.
+        case syncedSnapshotDirectory
         case began
+        /// The snapshot row is written (uncommitted).
+        case recordedSnapshot
+        /// The compaction point is written and the entries through it deleted (uncommitted).
+        case compacted(through: UInt64)
         case truncated(from: UInt64)
         case inserted(index: UInt64)
         case wroteHardState
         case committed
+        /// Superseded snapshot files and temp files are removed.
+        case removedStaleSnapshotFiles
     }
 
     private struct Tail {
-        var lastIndex: UInt64
-        var lastTerm: UInt64
+        /// The last compacted entry (`.zero`: none).
+        var compacted: LogPosition
+        var snapshot: SnapshotRecord?
+        /// The last stored entry, or `compacted` when none is stored.
+        var last: LogPosition
         var hardState: HardState
     }
 
-    /// Opens the log at `path`, creating an empty one if the file does not exist.
+    /// Opens the log at `path`, creating an empty one if the file does not exist, migrating a
+    /// format-1 file to format 2.
     ///
     /// - Throws: `StoreError.locked` when another instance holds the file, `.unsupportedFormat`
     ///   for another format version, `.corrupt` when the file is not a database or lacks its format
@@ -76,23 +117,33 @@ public final class SQLiteLogStorage: LogStorage {
         }
         self.statements = try Statements(database)
         self.database = database
+        self.snapshots = SnapshotDirectory(logPath: path)
         self.path = path
     }
 
     // MARK: - Recovery
 
-    /// Reads and verifies the whole log. See the type's documentation for what is verified.
+    /// Reads and verifies the whole log and its snapshot file, then removes snapshot and temp files
+    /// the log does not refer to. See the type's documentation for what is verified.
     ///
-    /// - Throws: `StoreError.corrupt` when bytes fail verification, `.torn` when the log's shape is
-    ///   broken, `.halted` after a failed commit. Never repairs.
+    /// Cost: reads every entry and the whole snapshot file (one SHA-256 pass).
+    ///
+    /// - Throws: `StoreError.corrupt` when bytes fail verification (for the snapshot file, with its
+    ///   path: missing, damaged, or not the recorded one), `.unsupportedSnapshotFormat`, `.torn`
+    ///   when the log's shape is broken, `.halted` after a failed commit. Never repairs.
     public func recover() throws(StoreError) -> RecoveredLog {
         if let haltCause { throw .halted(path: path, cause: haltCause) }
         try checkPages()
         let hardState = try readHardState()
+        let compacted = try readLogStart()
+        let record = try readSnapshotRecord()
         let entries = try readEntries()
-        try checkShape(hardState: hardState, entries: entries)
-        tail = Tail(lastIndex: entries.last?.index ?? 0, lastTerm: entries.last?.term ?? 0, hardState: hardState)
-        return RecoveredLog(hardState: hardState, entries: entries)
+        let last = try checkShape(hardState: hardState, compacted: compacted, snapshot: record, entries: entries)
+        var snapshot: Snapshot?
+        if let record { snapshot = try snapshots.read(record) }
+        tail = Tail(compacted: compacted, snapshot: record, last: last, hardState: hardState)
+        cleanupFailures = snapshots.removeFiles(except: record?.file)
+        return RecoveredLog(hardState: hardState, snapshot: snapshot, compacted: compacted, entries: entries)
     }
 
     private func checkPages() throws(StoreError) {
@@ -159,33 +210,112 @@ public final class SQLiteLogStorage: LogStorage {
         return entries
     }
 
-    private func checkShape(hardState: HardState, entries: [Entry]) throws(StoreError) {
-        if let first = entries.first, first.index != 1 {
-            throw .torn(path: path, .firstIndexNotOne(first.index))
+    private func readLogStart() throws(StoreError) -> LogPosition {
+        let row = statements.readLogStart
+        defer { row.reset() }
+        func malformed(_ detail: String) -> StoreError { .corrupt(path: path, .malformedLogStart(detail)) }
+        var found: LogPosition?
+        while try row.step() {
+            guard found == nil else { throw malformed("more than one row") }
+            for (column, name) in ["id", "idx", "term", "checksum"].enumerated() where row.type(Int32(column)) != .integer {
+                throw malformed("\(name) is not an integer")
+            }
+            guard row.int64(0) == 0 else { throw malformed("row id \(row.int64(0)) instead of 0") }
+            guard row.int64(1) >= 0 else { throw malformed("idx \(row.int64(1)) is negative") }
+            let position = LogPosition(index: UInt64(row.int64(1)), term: UInt64(bitPattern: row.int64(2)))
+            guard row.int64(3) == Int64(RecordChecksum.logStart(index: position.index, term: position.term)) else {
+                throw .corrupt(path: path, .logStartChecksum)
+            }
+            found = position
+        }
+        return found ?? .zero
+    }
+
+    private func readSnapshotRecord() throws(StoreError) -> SnapshotRecord? {
+        let row = statements.readSnapshot
+        defer { row.reset() }
+        func malformed(_ detail: String) -> StoreError { .corrupt(path: path, .malformedSnapshotRecord(detail)) }
+        var found: SnapshotRecord?
+        while try row.step() {
+            guard found == nil else { throw malformed("more than one row") }
+            let types: [(String, Statement.ColumnType)] = [("id", .integer), ("idx", .integer), ("term", .integer),
+                                                           ("file", .text), ("digest", .blob), ("checksum", .integer)]
+            for (column, (name, type)) in types.enumerated() where row.type(Int32(column)) != type {
+                throw malformed("\(name) is not of type \(type)")
+            }
+            guard row.int64(0) == 0 else { throw malformed("row id \(row.int64(0)) instead of 0") }
+            guard row.int64(1) >= 1 else { throw malformed("idx \(row.int64(1)) is not a log index") }
+            let record = SnapshotRecord(index: UInt64(row.int64(1)), term: UInt64(bitPattern: row.int64(2)),
+                                        file: row.text(3) ?? "", digest: row.blob(4))
+            let checksum = RecordChecksum.snapshot(index: record.index, term: record.term, file: record.file, digest: record.digest)
+            guard row.int64(5) == Int64(checksum) else { throw .corrupt(path: path, .snapshotRecordChecksum) }
+            guard SnapshotFile.isOwnFileName(record.file), record.file.hasSuffix(SnapshotFile.nameSuffix) else {
+                throw malformed("file \(record.file) is not a snapshot file name")
+            }
+            guard record.digest.count == SHA256.digestByteCount else { throw malformed("digest of \(record.digest.count) bytes") }
+            found = record
+        }
+        return found
+    }
+
+    /// Checks the log's shape (see the type's documentation) and returns its last position.
+    private func checkShape(hardState: HardState, compacted: LogPosition, snapshot: SnapshotRecord?,
+                            entries: [Entry]) throws(StoreError) -> LogPosition {
+        func torn(_ tear: StoreError.Tear) -> StoreError { .torn(path: path, tear) }
+        if compacted.index > 0, snapshot == nil { throw torn(.compactedWithoutSnapshot(compacted: compacted.index)) }
+        if let first = entries.first {
+            guard first.index == compacted.index &+ 1 else {
+                throw torn(.firstIndexNotAfterLogStart(first.index, expected: compacted.index &+ 1))
+            }
+            guard first.term >= compacted.term else {
+                throw torn(.termDecreases(index: first.index, term: first.term, previousTerm: compacted.term))
+            }
         }
         for (previous, entry) in zip(entries, entries.dropFirst()) {
             guard entry.index == previous.index &+ 1 else {
-                throw .torn(path: path, .gap(after: previous.index, next: entry.index))
+                throw torn(.gap(after: previous.index, next: entry.index))
             }
             guard entry.term >= previous.term else {
-                throw .torn(path: path, .termDecreases(index: entry.index, term: entry.term, previousTerm: previous.term))
+                throw torn(.termDecreases(index: entry.index, term: entry.term, previousTerm: previous.term))
             }
         }
-        let lastIndex = entries.last?.index ?? 0
-        let lastTerm = entries.last?.term ?? 0
-        guard hardState.commit <= lastIndex else {
-            throw .torn(path: path, .commitBeyondLog(commit: hardState.commit, lastIndex: lastIndex))
+        let last = entries.last.map { LogPosition(index: $0.index, term: $0.term) } ?? compacted
+        if let snapshot {
+            guard snapshot.index >= compacted.index else {
+                throw torn(.snapshotBehindLogStart(snapshot: snapshot.index, compacted: compacted.index))
+            }
+            guard snapshot.index <= last.index else {
+                throw torn(.snapshotBeyondLog(snapshot: snapshot.index, lastIndex: last.index))
+            }
+            let logTerm = snapshot.index == compacted.index
+                ? compacted.term : entries[Int(snapshot.index - compacted.index - 1)].term
+            guard logTerm == snapshot.term else {
+                throw torn(.snapshotTermMismatch(index: snapshot.index, snapshotTerm: snapshot.term, logTerm: logTerm))
+            }
         }
-        guard hardState.term >= lastTerm else {
-            throw .torn(path: path, .hardStateBehindLog(term: hardState.term, lastEntryTerm: lastTerm))
+        // The snapshot lies within the log (checked above), so max(last index, snapshot index) is the last index.
+        guard hardState.commit <= last.index else {
+            throw torn(.commitBeyondLog(commit: hardState.commit, lastIndex: last.index))
         }
+        if let snapshot, hardState.commit < snapshot.index {
+            throw torn(.snapshotNotCommitted(snapshot: snapshot.index, commit: hardState.commit))
+        }
+        guard hardState.term >= last.term else {
+            throw torn(.hardStateBehindLog(term: hardState.term, lastEntryTerm: last.term))
+        }
+        return last
     }
 
     // MARK: - Persisting
 
-    /// Writes `batch` in one transaction and calls `done` once COMMIT has returned (synced), or with
-    /// the error after rolling back. Validates the batch first and refuses, writing nothing, one
-    /// that would break the log's invariants (`StoreError.refused`). An empty batch succeeds at once.
+    /// Writes `batch` and calls `done` once it is durable (COMMIT returned), or with the error after
+    /// rolling back. Order: the snapshot file (durable before the transaction starts), then in one
+    /// transaction the snapshot record, compaction, entries and hard state; then superseded
+    /// snapshot files are removed. Validates the batch first and refuses, writing nothing, one that
+    /// would break the log's invariants (`StoreError.refused`). An empty batch succeeds at once.
+    ///
+    /// Cost: one SQLite fsync; with a snapshot, also one SHA-256 pass over it, one file fsync and
+    /// two directory fsyncs (three the first time, creating the directory).
     public func persist(_ batch: PersistBatch, done: @escaping (Result<Void, any Error>) -> Void) {
         do {
             try write(batch)
@@ -198,12 +328,37 @@ public final class SQLiteLogStorage: LogStorage {
     private func write(_ batch: PersistBatch) throws(StoreError) {
         if let haltCause { throw .halted(path: path, cause: haltCause) }
         guard let tail else { throw .notRecovered(path: path) }
-        let next = try validate(batch, against: tail)
+        var next = try validate(batch, against: tail)
         guard !batch.isEmpty else { return }
 
-        try statements.begin.run()
-        crashPoint?(.began)
+        if let snapshotWrite = batch.snapshot {
+            do {
+                next.snapshot = try snapshots.write(snapshotWrite.snapshot) { crashPoint?($0) }
+            } catch {
+                discardSnapshotFiles(of: batch, keeping: tail)
+                throw error
+            }
+        }
         do {
+            try statements.begin.run()
+            crashPoint?(.began)
+            if let snapshotWrite = batch.snapshot, let record = next.snapshot {
+                try write(record)
+                crashPoint?(.recordedSnapshot)
+                switch snapshotWrite {
+                case .taken(_, let through) where through.index > tail.compacted.index:
+                    try write(logStart: through)
+                    statements.compact.bind(1, Int64(through.index))
+                    try statements.compact.run()
+                    crashPoint?(.compacted(through: through.index))
+                case .taken:
+                    break
+                case .installed(let snapshot):
+                    try write(logStart: snapshot.metadata.position)
+                    try statements.clear.run()
+                    crashPoint?(.compacted(through: snapshot.metadata.index))
+                }
+            }
             if let first = batch.entries.first {
                 // Raft §5.3: a new entry at index i replaces the stored entry at i and all after it.
                 statements.truncate.bind(1, Int64(first.index))
@@ -220,22 +375,37 @@ public final class SQLiteLogStorage: LogStorage {
             }
         } catch {
             rollBack(after: error)
+            discardSnapshotFiles(of: batch, keeping: tail)
             throw error
         }
         do {
             try statements.commit.run()
         } catch {
             // SQLITE_FULL means the commit record was not written, so the batch is not durable.
-            // Any other failure (an fsync error above all) may or may not have reached the disk.
+            // Any other failure (an fsync error above all) may or may not have reached the disk:
+            // the new snapshot file may be referenced, so it stays too.
             guard case .diskFull = error else {
                 haltCause = error.description
                 throw .halted(path: path, cause: error.description)
             }
             rollBack(after: error)
+            discardSnapshotFiles(of: batch, keeping: tail)
             throw error
         }
         crashPoint?(.committed)
         self.tail = next
+        if batch.snapshot != nil {
+            cleanupFailures = snapshots.removeFiles(except: next.snapshot?.file)
+            crashPoint?(.removedStaleSnapshotFiles)
+        }
+    }
+
+    /// After a batch with a snapshot failed before COMMIT: removes its file unless it is the one
+    /// the durable log refers to (same snapshot, same bytes, same name). Not while halted, when
+    /// the durable state is unknown.
+    private func discardSnapshotFiles(of batch: PersistBatch, keeping tail: Tail) {
+        guard batch.snapshot != nil, haltCause == nil else { return }
+        cleanupFailures = snapshots.removeFiles(except: tail.snapshot?.file)
     }
 
     private func insert(_ entry: Entry) throws(StoreError) {
@@ -258,6 +428,24 @@ public final class SQLiteLogStorage: LogStorage {
         try upsert.run()
     }
 
+    private func write(_ record: SnapshotRecord) throws(StoreError) {
+        let upsert = statements.writeSnapshot
+        upsert.bind(1, Int64(record.index))
+        upsert.bind(2, Int64(bitPattern: record.term))
+        try upsert.bind(3, text: record.file)
+        try upsert.bind(4, blob: record.digest)
+        upsert.bind(5, Int64(RecordChecksum.snapshot(index: record.index, term: record.term, file: record.file, digest: record.digest)))
+        try upsert.run()
+    }
+
+    private func write(logStart position: LogPosition) throws(StoreError) {
+        let upsert = statements.writeLogStart
+        upsert.bind(1, Int64(position.index))
+        upsert.bind(2, Int64(bitPattern: position.term))
+        upsert.bind(3, Int64(RecordChecksum.logStart(index: position.index, term: position.term)))
+        try upsert.run()
+    }
+
     /// Rolls back the open transaction, if SQLite has not already. If that fails too, the
     /// connection's state is unknown and the store halts.
     private func rollBack(after error: StoreError) {
@@ -269,19 +457,61 @@ public final class SQLiteLogStorage: LogStorage {
         }
     }
 
-    /// The log's end after `batch`, or the reason to refuse it.
+    /// The log's end after `batch` (its `snapshot` still the old record: the new one exists only
+    /// once its file is written), or the reason to refuse it.
     private func validate(_ batch: PersistBatch, against tail: Tail) throws(StoreError) -> Tail {
         func refuse(_ refusal: StoreError.BatchRefusal) -> StoreError { .refused(path: path, refusal) }
         var next = tail
+        var snapshotIndex = tail.snapshot?.index ?? 0
+        if let write = batch.snapshot {
+            let snapshot = write.snapshot.metadata
+            guard snapshot.index >= 1, snapshot.index <= UInt64(Int64.max) else { throw refuse(.indexOutOfRange(snapshot.index)) }
+            guard snapshot.voters.count <= Int(UInt32.max) else { throw refuse(.tooManyVoters(snapshot.voters.count)) }
+            switch write {
+            case .taken(_, let through):
+                if let stored = tail.snapshot, snapshot.index < stored.index {
+                    throw refuse(.snapshotOlderThanStored(index: snapshot.index, stored: stored.index))
+                }
+                guard through.index <= snapshot.index else {
+                    throw refuse(.compactionBeyondSnapshot(through: through.index, snapshot: snapshot.index))
+                }
+                guard snapshot.index <= tail.last.index else {
+                    throw refuse(.snapshotBeyondLog(index: snapshot.index, lastIndex: tail.last.index))
+                }
+                guard through.index >= tail.compacted.index else {
+                    throw refuse(.compactionBehindLogStart(through: through.index, compacted: tail.compacted.index))
+                }
+                // Both lie within compacted…last, so the log knows their terms.
+                for position in [through, snapshot.position] {
+                    let stored = try term(at: position.index, in: tail)
+                    guard stored == position.term else {
+                        throw refuse(.termMismatch(index: position.index, term: position.term, storedTerm: stored))
+                    }
+                }
+                next.compacted = through
+            case .installed:
+                guard snapshot.index >= tail.hardState.commit else {
+                    throw refuse(.snapshotBehindCommit(index: snapshot.index, commit: tail.hardState.commit))
+                }
+                next.compacted = snapshot.position
+                next.last = snapshot.position
+            }
+            snapshotIndex = snapshot.index
+        }
         if let first = batch.entries.first, let last = batch.entries.last {
             for entry in [first, last] where entry.index == 0 || entry.index > UInt64(Int64.max) {
                 throw refuse(.indexOutOfRange(entry.index))
             }
-            guard first.index <= tail.lastIndex + 1 else {
-                throw refuse(.gap(lastIndex: tail.lastIndex, firstIndex: first.index))
+            guard first.index > next.compacted.index else {
+                throw refuse(.entriesBeforeLogStart(firstIndex: first.index, compacted: next.compacted.index))
             }
-            guard first.index > tail.hardState.commit else {
-                throw refuse(.truncatesCommitted(firstIndex: first.index, commit: tail.hardState.commit))
+            guard first.index <= next.last.index + 1 else {
+                throw refuse(.gap(lastIndex: next.last.index, firstIndex: first.index))
+            }
+            // A snapshot holds committed state only, so its index counts as committed too.
+            let committed = max(tail.hardState.commit, snapshotIndex)
+            guard first.index > committed else {
+                throw refuse(.truncatesCommitted(firstIndex: first.index, commit: committed))
             }
             for (previous, entry) in zip(batch.entries, batch.entries.dropFirst()) {
                 guard entry.index == previous.index &+ 1 else {
@@ -291,15 +521,11 @@ public final class SQLiteLogStorage: LogStorage {
                     throw refuse(.termDecreases(index: entry.index, term: entry.term, previousTerm: previous.term))
                 }
             }
-            let previousTerm: UInt64 =
-                if first.index == 1 { 0 }
-                else if first.index - 1 == tail.lastIndex { tail.lastTerm }
-                else { try storedTerm(at: first.index - 1) }
+            let previousTerm = try term(at: first.index - 1, in: next)
             guard first.term >= previousTerm else {
                 throw refuse(.termDecreases(index: first.index, term: first.term, previousTerm: previousTerm))
             }
-            next.lastIndex = last.index
-            next.lastTerm = last.term
+            next.last = LogPosition(index: last.index, term: last.term)
         }
         if let hardState = batch.hardState {
             guard hardState.term >= tail.hardState.term else {
@@ -307,13 +533,25 @@ public final class SQLiteLogStorage: LogStorage {
             }
             next.hardState = hardState
         }
-        guard next.hardState.commit <= next.lastIndex else {
-            throw refuse(.commitBeyondLog(commit: next.hardState.commit, lastIndex: next.lastIndex))
+        // Every snapshot lies within compacted…last, so max(last index, snapshot index) is the last index.
+        guard next.hardState.commit <= next.last.index else {
+            throw refuse(.commitBeyondLog(commit: next.hardState.commit, lastIndex: next.last.index))
         }
-        guard next.hardState.term >= next.lastTerm else {
-            throw refuse(.hardStateBehindLog(term: next.hardState.term, lastEntryTerm: next.lastTerm))
+        guard next.hardState.commit >= snapshotIndex else {
+            throw refuse(.snapshotNotCommitted(snapshot: snapshotIndex, commit: next.hardState.commit))
+        }
+        guard next.hardState.term >= next.last.term else {
+            throw refuse(.hardStateBehindLog(term: next.hardState.term, lastEntryTerm: next.last.term))
         }
         return next
+    }
+
+    /// The term at `index`, which lies within `tail.compacted.index … tail.last.index`; entries
+    /// strictly between are read from the database (which still holds them during validation).
+    private func term(at index: UInt64, in tail: Tail) throws(StoreError) -> UInt64 {
+        if index == tail.compacted.index { return tail.compacted.term }
+        if index == tail.last.index { return tail.last.term }
+        return try storedTerm(at: index)
     }
 
     /// The term of the stored entry at `index`, which `recover()` has verified to exist.
@@ -341,7 +579,22 @@ public final class SQLiteLogStorage: LogStorage {
         try database.execute("PRAGMA cell_size_check = ON")
     }
 
-    /// Creates the schema in an empty file or checks the format of an existing one; true if created.
+    /// The tables format 2 adds to format 1: the newest snapshot's file and digest, and the
+    /// compaction point (the last entry no longer stored). Both hold at most one row, id 0; no row
+    /// means no snapshot, and nothing compacted.
+    private static let snapshotTables = """
+        CREATE TABLE snapshot (
+            id INTEGER PRIMARY KEY CHECK (id = 0),
+            idx INTEGER NOT NULL, term INTEGER NOT NULL, file TEXT NOT NULL, digest BLOB NOT NULL,
+            checksum INTEGER NOT NULL);
+        CREATE TABLE log_start (
+            id INTEGER PRIMARY KEY CHECK (id = 0),
+            idx INTEGER NOT NULL, term INTEGER NOT NULL,
+            checksum INTEGER NOT NULL);
+        """
+
+    /// Creates the schema in an empty file, migrates a format-1 file, or checks the format of an
+    /// existing one, in one transaction; true if created.
     private static func prepareSchema(_ database: Database) throws(StoreError) -> Bool {
         try database.execute("BEGIN IMMEDIATE")
         do throws(StoreError) {
@@ -360,6 +613,7 @@ public final class SQLiteLogStorage: LogStorage {
                         idx INTEGER PRIMARY KEY,
                         term INTEGER NOT NULL, kind INTEGER NOT NULL, data BLOB NOT NULL,
                         checksum INTEGER NOT NULL);
+                    \(snapshotTables)
                     """)
             } else {
                 guard tables.contains("meta") else { throw StoreError.corrupt(path: database.path, .missingFormatVersion) }
@@ -367,11 +621,24 @@ public final class SQLiteLogStorage: LogStorage {
                 guard try version.step(), version.type(0) == .integer else {
                     throw StoreError.corrupt(path: database.path, .missingFormatVersion)
                 }
-                guard version.int64(0) == formatVersion else {
-                    throw StoreError.unsupportedFormat(path: database.path, version: version.int64(0), supported: formatVersion)
+                let found = version.int64(0)
+                version.reset()
+                guard found == 1 || found == formatVersion else {
+                    throw StoreError.unsupportedFormat(path: database.path, version: found, supported: formatVersion)
                 }
                 for table in ["hard_state", "entries"] where !tables.contains(table) {
                     throw StoreError.corrupt(path: database.path, .database("table \(table) is missing"))
+                }
+                if found == 1 {
+                    // Format 1 never compacted: empty snapshot and log_start tables say exactly that.
+                    try database.execute("""
+                        \(snapshotTables)
+                        UPDATE meta SET value = \(formatVersion) WHERE key = 'format_version';
+                        """)
+                } else {
+                    for table in ["snapshot", "log_start"] where !tables.contains(table) {
+                        throw StoreError.corrupt(path: database.path, .database("table \(table) is missing"))
+                    }
                 }
             }
             try database.execute("COMMIT")
@@ -399,7 +666,8 @@ public final class SQLiteLogStorage: LogStorage {
     private struct Statements {
         let begin, commit, rollback: Statement
         let truncate, insert, writeHardState: Statement
-        let readHardState, readEntries, termAt: Statement
+        let writeSnapshot, writeLogStart, compact, clear: Statement
+        let readHardState, readEntries, termAt, readSnapshot, readLogStart: Statement
 
         init(_ database: Database) throws(StoreError) {
             begin = try database.prepare("BEGIN IMMEDIATE")
@@ -412,7 +680,20 @@ public final class SQLiteLogStorage: LogStorage {
                 ON CONFLICT (id) DO UPDATE SET term = excluded.term, vote = excluded.vote,
                     commit_index = excluded.commit_index, checksum = excluded.checksum
                 """)
+            writeSnapshot = try database.prepare("""
+                INSERT INTO snapshot (id, idx, term, file, digest, checksum) VALUES (0, ?1, ?2, ?3, ?4, ?5)
+                ON CONFLICT (id) DO UPDATE SET idx = excluded.idx, term = excluded.term, file = excluded.file,
+                    digest = excluded.digest, checksum = excluded.checksum
+                """)
+            writeLogStart = try database.prepare("""
+                INSERT INTO log_start (id, idx, term, checksum) VALUES (0, ?1, ?2, ?3)
+                ON CONFLICT (id) DO UPDATE SET idx = excluded.idx, term = excluded.term, checksum = excluded.checksum
+                """)
+            compact = try database.prepare("DELETE FROM entries WHERE idx <= ?1")
+            clear = try database.prepare("DELETE FROM entries")
             readHardState = try database.prepare("SELECT id, term, vote, commit_index, checksum FROM hard_state")
+            readSnapshot = try database.prepare("SELECT id, idx, term, file, digest, checksum FROM snapshot")
+            readLogStart = try database.prepare("SELECT id, idx, term, checksum FROM log_start")
             readEntries = try database.prepare("SELECT idx, term, kind, data, checksum FROM entries ORDER BY idx")
             termAt = try database.prepare("SELECT term FROM entries WHERE idx = ?1")
         }

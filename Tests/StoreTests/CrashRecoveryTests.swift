@@ -106,23 +106,6 @@ final class CrashRecoveryTests: XCTestCase {
         }
     }
 
-    /// Offsets in `syncedSize ..< size` to cut the WAL at: every 512 bytes, and around every frame
-    /// boundary (just before, at, inside the 24-byte frame header, and mid-page).
-    private func tornOffsets(syncedSize: Int, size: Int, image: String) -> [Int] {
-        guard size > syncedSize else { return [] }
-        var offsets = Set(stride(from: syncedSize, to: size, by: 512))
-        let pageSize = (try? [UInt8](Data(contentsOf: URL(fileURLWithPath: image + "-wal")).prefix(32)))
-            .flatMap { $0.count == 32 ? readBigEndian32($0, at: 8) : nil } ?? 4096
-        var boundary = 32
-        while boundary < size {
-            for cut in [boundary - 1, boundary, boundary + 1, boundary + 12, boundary + 24, boundary + 24 + pageSize / 2] {
-                offsets.insert(cut)
-            }
-            boundary += 24 + pageSize
-        }
-        return offsets.filter { $0 >= syncedSize && $0 < size }.sorted()
-    }
-
     /// Copies the image, optionally truncates its WAL, opens it with a fresh store and recovers.
     private func recoverCopy(of image: String, cuttingWALAt cut: Int?, into directory: TemporaryDirectory, name: String) throws -> RecoveredLog {
         let copy = try copyDatabase(at: image, into: try directory.subdirectory(name))

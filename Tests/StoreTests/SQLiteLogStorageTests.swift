@@ -179,9 +179,9 @@ final class SQLiteLogStorageTests: XCTestCase {
         let directory = try TemporaryDirectory()
         let path = directory.path("log.sqlite")
         _ = try SQLiteLogStorage(path: path)
-        try Database(path: path).execute("UPDATE meta SET value = 2 WHERE key = 'format_version'")
+        try Database(path: path).execute("UPDATE meta SET value = 3 WHERE key = 'format_version'")
         XCTAssertThrowsError(try SQLiteLogStorage(path: path)) {
-            XCTAssertEqual($0 as? StoreError, .unsupportedFormat(path: path, version: 2, supported: 1))
+            XCTAssertEqual($0 as? StoreError, .unsupportedFormat(path: path, version: 3, supported: 2))
         }
     }
 
@@ -250,7 +250,7 @@ final class SQLiteLogStorageTests: XCTestCase {
 
     func testMissingFirstEntryIsTorn() throws {
         let damaged = try damagedStore { _ in "DELETE FROM entries WHERE idx = 1" }
-        XCTAssertEqual(damaged.error, .torn(path: damaged.path, .firstIndexNotOne(2)))
+        XCTAssertEqual(damaged.error, .torn(path: damaged.path, .firstIndexNotAfterLogStart(2, expected: 1)))
     }
 
     func testCommitPastTheLastEntryIsTorn() throws {

@@ -41,9 +41,24 @@ func persistError(_ store: SQLiteLogStorage, _ batch: PersistBatch) -> StoreErro
     return error as? StoreError
 }
 
-/// The oracle: what a log should hold after `batch`, computed without SQLite (Raft §5.3 truncation).
+/// The oracle: what a log should hold after `batch`, computed without SQLite: the snapshot write
+/// (compaction, or replacing the log, Raft §7), then the entries (§5.3 truncation), then the hard state.
 func applying(_ batch: PersistBatch, to log: RecoveredLog) -> RecoveredLog {
     var log = log
+    switch batch.snapshot {
+    case .taken(let snapshot, let through)?:
+        log.snapshot = snapshot
+        if through.index > log.compacted.index {
+            log.entries.removeAll { $0.index <= through.index }
+            log.compacted = through
+        }
+    case .installed(let snapshot)?:
+        log.snapshot = snapshot
+        log.entries = []
+        log.compacted = snapshot.metadata.position
+    case nil:
+        break
+    }
     if let first = batch.entries.first {
         log.entries.removeAll { $0.index >= first.index }
         log.entries += batch.entries
@@ -65,14 +80,45 @@ func fileSize(_ path: String) -> Int {
     ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
 }
 
-/// Copies the database and its WAL (the -shm is rebuilt from the WAL on open) into `directory`.
+/// A snapshot at `index`/`term` whose `size` data bytes start with a unique marker.
+func makeSnapshot(index: UInt64, term: UInt64, voters: [UInt64] = [1, 2, 3], size: Int = 200) -> Snapshot {
+    let marker = Array("SNAPSHOT-\(index)-T\(term)|".utf8)
+    let filler = (0..<max(0, size - marker.count)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+    return Snapshot(metadata: SnapshotMetadata(index: index, term: term, voters: voters.map(NodeID.init)),
+                    data: Array((marker + filler).prefix(max(size, 0))))
+}
+
+/// Copies the database, its WAL (the -shm is rebuilt from the WAL on open) and its snapshot
+/// directory into `directory`.
 func copyDatabase(at path: String, into directory: URL) throws -> String {
     let name = URL(fileURLWithPath: path).lastPathComponent
     let target = directory.appendingPathComponent(name).path
-    for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: path + suffix) {
+    for suffix in ["", "-wal", ".snapshots"] where FileManager.default.fileExists(atPath: path + suffix) {
         try FileManager.default.copyItem(atPath: path + suffix, toPath: target + suffix)
     }
     return target
+}
+
+/// The names in the snapshot directory of the log at `path`, sorted (empty when there is none).
+func snapshotFiles(of path: String) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: path + ".snapshots")) ?? []).sorted()
+}
+
+/// Offsets in `syncedSize ..< size` to cut a WAL at: every 512 bytes, and around every frame
+/// boundary (just before, at, inside the 24-byte frame header, and mid-page).
+func tornOffsets(syncedSize: Int, size: Int, image: String) -> [Int] {
+    guard size > syncedSize else { return [] }
+    var offsets = Set(stride(from: syncedSize, to: size, by: 512))
+    let pageSize = (try? [UInt8](Data(contentsOf: URL(fileURLWithPath: image + "-wal")).prefix(32)))
+        .flatMap { $0.count == 32 ? readBigEndian32($0, at: 8) : nil } ?? 4096
+    var boundary = 32
+    while boundary < size {
+        for cut in [boundary - 1, boundary, boundary + 1, boundary + 12, boundary + 24, boundary + 24 + pageSize / 2] {
+            offsets.insert(cut)
+        }
+        boundary += 24 + pageSize
+    }
+    return offsets.filter { $0 >= syncedSize && $0 < size }.sorted()
 }
 
 func readBigEndian32(_ bytes: [UInt8], at offset: Int) -> Int {
