@@ -34,7 +34,7 @@ public struct RaftConfig: Sendable {
     /// Pipelining: appends in flight to one follower before the leader waits for an answer.
     public var maxInflightAppends: Int = 64
     /// Largest command accepted by `propose`.
-    public var maxEntryBytes: Int = 1 << 20
+    public var maxEntryBytes: Int = 2 << 20
 
     @_spi(Simulation) public var mutants: Mutants = []
 

@@ -95,7 +95,7 @@ struct Checker {
                 throw Violation(invariant: "state-machine safety",
                                 detail: "\(raft.config.id) commit index \(raft.commitIndex) beyond its log (\(i) missing)", time: now)
             }
-            let d = Command.digest(e)
+            let d = Fingerprint.of(e)
             if i <= UInt64(committed.count) {
                 let c = committed[Int(i - 1)]
                 if c.term != e.term || c.digest != d {
@@ -113,7 +113,7 @@ struct Checker {
     /// Replicas that applied the same prefix have byte-identical state: every snapshot taken or
     /// restored at an index must equal every other one at that index.
     mutating func checkSnapshot(node: NodeID, index: UInt64, bytes: [UInt8], now: UInt64) throws(Violation) {
-        let digest = Command.digest(kind: 0, bytes) ^ UInt64(bytes.count) << 48
+        let digest = Fingerprint.of(kind: 0, bytes) ^ UInt64(bytes.count) << 48
         if let known = snapshotDigests[index] {
             if known != digest {
                 throw Violation(invariant: "identical snapshots",
@@ -199,7 +199,7 @@ struct Checker {
             // follow the same predecessor — so by induction the logs are identical up to there.
             var prev = prevTerm
             for e in batch.entries {
-                let facts = EntryFacts(digest: Command.digest(e), prevTerm: prev)
+                let facts = EntryFacts(digest: Fingerprint.of(e), prevTerm: prev)
                 let key = EntryKey(index: e.index, term: e.term)
                 if let known = entryFacts[key] {
                     if known.digest != facts.digest || known.prevTerm != facts.prevTerm {

@@ -10,6 +10,11 @@ public struct Scenario: Sendable, Equatable {
     /// Cluster sizes to choose from (3 and 5).
     public var clusterSizes: [Int] = [3, 5]
     public var clients: ClosedRange<Double> = 2...8
+    /// Bus topics (client 0 creates them first) and their retention: a message count bound, and
+    /// for half the topics an age bound in seconds.
+    public var topics: ClosedRange<Double> = 1...3
+    public var retentionCount: ClosedRange<Double> = 10...400
+    public var retentionSeconds: ClosedRange<Double> = 2...20
     /// Clients doing linearizable reads at random nodes.
     public var readers: ClosedRange<Double> = 0...3
     /// Length of the fault phase; afterwards every fault heals.
@@ -63,7 +68,8 @@ public struct Scenario: Sendable, Equatable {
     }
 
     private static var keys: [String: WritableKeyPath<Scenario, ClosedRange<Double>>] { [
-        "clients": \.clients, "readers": \.readers, "fault_seconds": \.faultSeconds, "heal_bound_seconds": \.healBoundSeconds,
+        "clients": \.clients, "readers": \.readers, "topics": \.topics,
+        "retention_count": \.retentionCount, "retention_seconds": \.retentionSeconds, "fault_seconds": \.faultSeconds, "heal_bound_seconds": \.healBoundSeconds,
         "tick_ms": \.tickMs, "election_ticks": \.electionTicks, "delay_ms": \.delayMs, "drop": \.drop,
         "duplicate": \.duplicate, "fsync_ms": \.fsyncMs, "crash_rate": \.crashRate, "down_ms": \.downMs,
         "partition_rate": \.partitionRate, "partition_ms": \.partitionMs, "clog_rate": \.clogRate,

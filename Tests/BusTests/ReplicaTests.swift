@@ -155,9 +155,10 @@ final class ReplicaTests: XCTestCase {
         r.propose([1]) { a = $0 }
         XCTAssertEqual(a.flatMap { if case .failure(let e) = $0 { return e }; return nil }, .notLeader(leader: nil))
         electSingle(r, s)
-        r.propose([UInt8](repeating: 0, count: (1 << 20) + 1)) { a = $0 }
+        let limit = r.raft.config.maxEntryBytes
+        r.propose([UInt8](repeating: 0, count: limit + 1)) { a = $0 }
         XCTAssertEqual(a.flatMap { if case .failure(let e) = $0 { return e }; return nil },
-                       .entryTooLarge(size: (1 << 20) + 1, limit: 1 << 20))
+                       .entryTooLarge(size: limit + 1, limit: limit))
     }
 
     func testRecoveryErrorRefusesToStart() {
