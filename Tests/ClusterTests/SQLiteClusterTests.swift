@@ -39,9 +39,10 @@ final class SQLiteClusterTests: XCTestCase {
         var replicas: [Replica?] = [nil, nil, nil]
         var machines: [Machine?] = [nil, nil, nil]
         var seed: UInt64 = 1
-        var snapshots = SnapshotPolicy(every: 0, trailing: 0)
+        let snapshots: SnapshotPolicy
 
-        init() throws {
+        init(snapshots: SnapshotPolicy = SnapshotPolicy(every: 0, trailing: 0)) throws {
+            self.snapshots = snapshots
             dir = FileManager.default.temporaryDirectory.appendingPathComponent("florian-cluster-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             for k in 0..<3 { try start(k) }
@@ -160,5 +161,33 @@ final class SQLiteClusterTests: XCTestCase {
         _ = try c.propose(1, tag: 8)
         c.tick(5)
         for k in 0..<3 { XCTAssertEqual(Array(c.machines[k]!.commands.prefix(120)), expected) }
+    }
+
+    func testFollowerDownDuringCompactionCatchesUpBySnapshot() throws {
+        let c = try Cluster(snapshots: SnapshotPolicy(every: 25, trailing: 5))
+        var expected = try c.propose(30, tag: 1)
+        let follower = (c.leader! + 1) % 3
+        c.crash(follower)
+        let before = try SQLiteLogStorage(path: c.path(follower)).recover()
+        expected += try c.propose(200, tag: 2)
+
+        // The others compacted far beyond the follower's log: appends cannot bring it back.
+        let leader = c.leader!
+        XCTAssertGreaterThan(c.replicas[leader]!.raft.compacted.index, before.entries.last?.index ?? 0,
+                             "the leader must have compacted past the follower's last entry")
+        try c.start(follower)
+        c.tick(30)
+        XCTAssertEqual(c.machines[follower]?.commands, expected, "follower did not catch up")
+
+        // It caught up by InstallSnapshot: its store now starts from a snapshot it never took
+        // itself, and the log after it matches the leader's.
+        c.crash(follower)
+        let after = try SQLiteLogStorage(path: c.path(follower)).recover()
+        let snapshot = try XCTUnwrap(after.snapshot)
+        XCTAssertGreaterThan(snapshot.metadata.index, before.entries.last?.index ?? 0)
+        XCTAssertEqual(after.compacted.index, snapshot.metadata.index, "an installed snapshot replaces the whole log")
+        try c.start(follower)
+        c.tick(5)
+        XCTAssertEqual(c.machines[follower]?.commands, expected, "restart from the installed snapshot lost commands")
     }
 }
