@@ -16,7 +16,9 @@ let package = Package(
         .target(name: "Store", dependencies: ["Consensus", "Wire", "CSQLite"]),
         .target(name: "Bus", dependencies: ["Consensus", "Wire"]),
         .target(name: "Simulator", dependencies: ["Consensus", "Bus", "Wire"]),
-        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Simulator", "Wire"]),
+        // The node process's runtime: threads, mailboxes, storage IO (mesh and endpoints later).
+        .target(name: "Node", dependencies: ["Consensus", "Bus", "Store"]),
+        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Simulator", "Wire"]),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus"]),

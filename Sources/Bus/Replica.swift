@@ -54,7 +54,8 @@ public struct CommitPosition: Equatable, Sendable {
 }
 
 /// One replica: drives `Raft` through a `LogStorage`, a `Transport` and a state machine, in
-/// etcd/raft's Ready/Advance order — persist (one group commit per Ready), then send, then apply.
+/// etcd/raft's Ready/Advance order — a leader's appends out, persist (one group commit per Ready),
+/// then the other messages, then apply.
 /// The same code runs in the simulator and in the node process. Not thread-safe: confine each
 /// replica to one thread, event loop or actor.
 public final class Replica {
@@ -80,6 +81,10 @@ public final class Replica {
     /// Ready is being persisted (simulator seed 12 with reads: a read served from it saw state
     /// that was not applied yet).
     public private(set) var appliedIndex: UInt64
+    /// Observers (simulator checks, metrics): called after each entry is applied and after each
+    /// snapshot received from the leader is restored. They must not call back into the replica.
+    public var onApply: ((Entry) -> Void)?
+    public var onRestore: ((Snapshot) -> Void)?
 
     /// Recovers the log from `storage` (and the state machine from its snapshot) and starts as a
     /// follower. Throws when the storage is corrupt or torn: such a node must not serve.
@@ -166,6 +171,8 @@ public final class Replica {
             if let fault = raft.fault { return halt(fault) }
             guard !persisting, raft.hasReady else { return }
             let rd = raft.ready()
+            // A leader's appends go out while it writes its own copy (thesis §10.2.1).
+            if !rd.earlyMessages.isEmpty { transport.send(rd.earlyMessages) }
             let batch = rd.persistBatch
             if batch.isEmpty {
                 finish(rd)
@@ -176,8 +183,11 @@ public final class Replica {
                 guard let self else { return }
                 self.persisting = false
                 switch result {
-                case .success: self.finish(rd)
-                case .failure(let error): self.halt("log storage failed: \(error)")
+                case .success:
+                    self.raft.persisted(rd)
+                    self.finish(rd)
+                case .failure(let error):
+                    self.halt("log storage failed: \(error)")
                 }
                 if !self.driving { self.drive() }
             }
@@ -192,6 +202,7 @@ public final class Replica {
                 try stateMachine.restore(snapshot)
                 lastSnapshotIndex = snapshot.metadata.index
                 appliedIndex = snapshot.metadata.index
+                onRestore?(snapshot)
             } catch {
                 return halt("cannot restore snapshot \(snapshot.metadata.position) from the leader: \(error)")
             }
@@ -199,6 +210,7 @@ public final class Replica {
         for entry in rd.committed {
             stateMachine.apply(entry)
             appliedIndex = entry.index
+            onApply?(entry)
             if let waiter = pending.removeValue(forKey: entry.index) {
                 if waiter.term == entry.term {
                     waiter.done(.success(CommitPosition(index: entry.index, term: entry.term)))

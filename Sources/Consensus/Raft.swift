@@ -24,13 +24,18 @@ public struct ReadState: Equatable, Sendable {
     }
 }
 
-/// What the replica must do next, in this order (etcd/raft's Ready): persist `snapshot`,
-/// `entries` and `hardState` and sync; then send `messages`; then restore the state machine from
-/// `restore` if set, apply `committed`, and serve `readStates`; then take the next `Ready`.
+/// What the replica must do next, in this order (etcd/raft's Ready): send `earlyMessages` (they do
+/// not depend on this Ready's writes); persist `snapshot`, `entries` and `hardState` and sync;
+/// call `Raft.persisted(_:)`; send `messages`; restore the state machine from `restore` if set,
+/// apply `committed`, and serve `readStates`; then take the next `Ready`.
 public struct Ready: Equatable, Sendable {
     public var snapshot: SnapshotWrite?
     public var hardState: HardState?
     public var entries: [Entry]
+    /// A leader's appends, heartbeats and probes: the leader writes its log in parallel with
+    /// replicating it (thesis §10.2.1) and counts its own copy only once `persisted` says so.
+    public var earlyMessages: [Message]
+    /// Everything else: votes and answers that promise what this Ready makes durable.
     public var messages: [Message]
     /// A snapshot received from the leader that the state machine must load before `committed`.
     public var restore: Snapshot?
@@ -39,8 +44,8 @@ public struct Ready: Equatable, Sendable {
 
     public var persistBatch: PersistBatch { PersistBatch(snapshot: snapshot, hardState: hardState, entries: entries) }
     public var isEmpty: Bool {
-        snapshot == nil && hardState == nil && entries.isEmpty && messages.isEmpty && restore == nil
-            && committed.isEmpty && readStates.isEmpty
+        snapshot == nil && hardState == nil && entries.isEmpty && earlyMessages.isEmpty && messages.isEmpty
+            && restore == nil && committed.isEmpty && readStates.isEmpty
     }
 }
 
@@ -73,6 +78,9 @@ public struct Raft: Sendable {
     private var progress: [Progress] = []
     private var needsBroadcast = false
     private var outbox: [Message] = []
+    private var earlyOutbox: [Message] = []
+    /// The last entry known durable on this node's own disk (what the leader counts for itself).
+    private var durable = LogPosition.zero
     private var lastHardState: HardState
     /// The newest snapshot of this node's state machine (taken or received), for lagging followers.
     public private(set) var latestSnapshot: Snapshot?
@@ -102,6 +110,7 @@ public struct Raft: Sendable {
         self.vote = recovered.hardState.vote
         self.lastHardState = HardState(term: term, vote: vote, commit: log.committed)
         self.latestSnapshot = recovered.snapshot
+        self.durable = LogPosition(index: log.lastIndex, term: log.lastTerm)
         resetElectionTimer()
     }
 
@@ -288,8 +297,8 @@ public struct Raft: Sendable {
 
     /// True when `ready()` has something to do.
     public var hasReady: Bool {
-        needsBroadcast || needsReadProbe || !outbox.isEmpty || log.hasUnstable || log.hasUnapplied
-            || hardState != lastHardState || pendingSnapshotWrite != nil || pendingRestore != nil
+        needsBroadcast || needsReadProbe || !outbox.isEmpty || !earlyOutbox.isEmpty || log.hasUnstable
+            || log.hasUnapplied || termOrVoteChanged || pendingSnapshotWrite != nil || pendingRestore != nil
             || !readStates.isEmpty
     }
 
@@ -305,13 +314,25 @@ public struct Raft: Sendable {
             if role == .leader { broadcastReadProbe() }
         }
         let hs = hardState
-        let changed = hs != lastHardState
-        lastHardState = hs
+        let entries = log.takeUnstable()
+        // Term and vote must be durable before anything that depends on them leaves. The commit
+        // index need not be (it is re-learned from the leader): it rides along with writes that
+        // happen anyway, so committing costs no fsync of its own.
+        let mustWrite = termOrVoteChanged
+            || (hs.commit != lastHardState.commit && (!entries.isEmpty || pendingSnapshotWrite != nil))
+        if mustWrite { lastHardState = hs }
+        var early = earlyOutbox
+        var later = outbox
+        if termOrVoteChanged {
+            later = early + later
+            early = []
+        }
         let rd = Ready(
             snapshot: pendingSnapshotWrite,
-            hardState: changed ? hs : nil,
-            entries: log.takeUnstable(),
-            messages: outbox,
+            hardState: mustWrite ? hs : nil,
+            entries: entries,
+            earlyMessages: early,
+            messages: later,
             restore: pendingRestore,
             committed: log.takeCommitted(),
             readStates: readStates)
@@ -319,7 +340,23 @@ public struct Raft: Sendable {
         pendingRestore = nil
         readStates.removeAll()
         outbox.removeAll(keepingCapacity: true)
+        earlyOutbox.removeAll(keepingCapacity: true)
         return rd
+    }
+
+    private var termOrVoteChanged: Bool { term != lastHardState.term || vote != lastHardState.vote }
+
+    /// Reports that `rd`'s writes are durable. A leader counts its own log for commitment only
+    /// from here on (it may have replicated the entries before writing them itself).
+    public mutating func persisted(_ rd: Ready) {
+        guard let last = rd.entries.last else { return }
+        // The entries may have been replaced meanwhile (a follower's conflict); count what still
+        // stands at that index.
+        guard log.term(at: last.index) == last.term else { return }
+        durable = LogPosition(index: last.index, term: last.term)
+        if role == .leader, let me = config.voters.firstIndex(of: id) {
+            if progress[me].update(matched: last.index), maybeCommit() { needsBroadcast = true }
+        }
     }
 
     // MARK: - Elections (§5.2, thesis §9.6)
@@ -402,6 +439,10 @@ public struct Raft: Sendable {
         electionElapsed = 0
         progress = config.voters.map { _ in Progress(next: log.lastIndex + 1) }
         for k in progress.indices { progress[k].recentActive = true }
+        if let me = config.voters.firstIndex(of: id), durable.index <= log.lastIndex,
+           log.term(at: durable.index) == durable.term {
+            _ = progress[me].update(matched: durable.index)
+        }
         readQueue.removeAll()
         readsAwaitingCommit.removeAll()
         readRound = 0
@@ -425,8 +466,6 @@ public struct Raft: Sendable {
 
     private mutating func appendAsLeader(_ entry: Entry) {
         log.append(entry)
-        if let me = config.voters.firstIndex(of: id) { _ = progress[me].update(matched: log.lastIndex) }
-        maybeCommit()
         needsBroadcast = true
     }
 
@@ -438,7 +477,8 @@ public struct Raft: Sendable {
 
     private mutating func broadcastHeartbeat() {
         for (k, peer) in config.voters.enumerated() where peer != id {
-            send(to: peer, .heartbeat(commit: min(progress[k].match, log.committed)))
+            earlyOutbox.append(Message(from: id, to: peer, term: term,
+                                       body: .heartbeat(commit: min(progress[k].match, log.committed))))
         }
     }
 
@@ -452,14 +492,14 @@ public struct Raft: Sendable {
         guard prevIndex >= log.compacted.index, let prevTerm = log.term(at: prevIndex) else {
             // The follower needs entries compacted away: send the snapshot instead (§7).
             guard let snapshot = latestSnapshot else { return false }
-            outbox.append(Message(from: id, to: peer, term: term, body: .snapshot(snapshot)))
+            earlyOutbox.append(Message(from: id, to: peer, term: term, body: .snapshot(snapshot)))
             pr.becomeSnapshot(index: snapshot.metadata.index)
             return true
         }
         let entries = log.slice(from: pr.next, through: log.lastIndex,
                                 maxCount: config.maxEntriesPerAppend, maxBytes: config.maxBytesPerAppend)
         if entries.isEmpty && !evenIfEmpty { return false }
-        outbox.append(Message(from: id, to: peer, term: term,
+        earlyOutbox.append(Message(from: id, to: peer, term: term,
                               body: .append(prevIndex: prevIndex, prevTerm: prevTerm, entries: entries,
                                             commit: log.committed)))
         pr.sent(lastIndex: entries.last?.index ?? prevIndex, entries: entries.count)
@@ -513,7 +553,7 @@ public struct Raft: Sendable {
     /// entry of its own term is among them.
     @discardableResult
     private mutating func maybeCommit() -> Bool {
-        var matches = config.voters.enumerated().map { k, peer in peer == id ? log.lastIndex : progress[k].match }
+        var matches = progress.map(\.match)
         matches.sort(by: >)
         let candidate = matches[quorum - 1]
         guard candidate > log.committed else { return false }
@@ -549,7 +589,8 @@ public struct Raft: Sendable {
     private mutating func broadcastReadProbe() {
         readRound += 1
         for (k, peer) in config.voters.enumerated() where peer != id {
-            send(to: peer, .readProbe(round: readRound, commit: min(progress[k].match, log.committed)))
+            earlyOutbox.append(Message(from: id, to: peer, term: term,
+                                       body: .readProbe(round: readRound, commit: min(progress[k].match, log.committed))))
         }
     }
 

@@ -23,11 +23,11 @@ struct Checker {
     /// Identical snapshots: the digest of the state at each index some replica snapshotted.
     private var snapshotDigests: [UInt64: UInt64] = [:]
     /// Per node: how far its commit index was checked, and its last observed leadership.
-    private var checkedCommit: [UInt64]
+    private var appliedCursor: [UInt64]
     private var leading: [(term: UInt64, lastIndex: UInt64, lastTerm: UInt64)?]
 
     init(nodes: Int) {
-        checkedCommit = Array(repeating: 0, count: nodes)
+        appliedCursor = Array(repeating: 0, count: nodes)
         leading = Array(repeating: nil, count: nodes)
     }
 
@@ -40,8 +40,8 @@ struct Checker {
     }
 
     /// A node restarted from its disk: its in-memory view starts over.
-    mutating func restarted(node k: Int) {
-        checkedCommit[k] = 0
+    mutating func restarted(node k: Int, appliedIndex: UInt64) {
+        appliedCursor[k] = appliedIndex
         leading[k] = nil
     }
 
@@ -81,34 +81,35 @@ struct Checker {
         } else {
             leading[k] = nil
         }
-        // State-machine safety: no two nodes commit different entries at one index.
-        if checkedCommit[k] < compacted {
-            guard compacted <= UInt64(committed.count) || compacted <= raft.commitIndex else {
-                throw Violation(invariant: "state-machine safety",
-                                detail: "\(raft.config.id) compacted to \(compacted) beyond its commit index", time: now)
-            }
-            checkedCommit[k] = min(compacted, UInt64(committed.count))
+    }
+
+    /// State-machine safety: every replica applies the same entry at each index, in index order
+    /// (checked on the apply stream, which also sees entries that are compacted right after).
+    mutating func applied(node k: Int, id: NodeID, entry e: Entry, now: UInt64) throws(Violation) {
+        let i = e.index
+        guard i == appliedCursor[k] + 1 else {
+            throw Violation(invariant: "state-machine safety",
+                            detail: "\(id) applied entry \(i) after \(appliedCursor[k])", time: now)
         }
-        while checkedCommit[k] < raft.commitIndex {
-            let i = checkedCommit[k] + 1
-            guard let e = raft.entry(at: i) else {
+        appliedCursor[k] = i
+        let d = Fingerprint.of(e)
+        if i <= UInt64(committed.count) {
+            let c = committed[Int(i - 1)]
+            if c.term != e.term || c.digest != d {
                 throw Violation(invariant: "state-machine safety",
-                                detail: "\(raft.config.id) commit index \(raft.commitIndex) beyond its log (\(i) missing)", time: now)
+                                detail: "\(id) applied entry \(i) of term \(e.term); entry \(i) applied elsewhere has term \(c.term)",
+                                time: now)
             }
-            let d = Fingerprint.of(e)
-            if i <= UInt64(committed.count) {
-                let c = committed[Int(i - 1)]
-                if c.term != e.term || c.digest != d {
-                    throw Violation(invariant: "state-machine safety",
-                                    detail: "\(raft.config.id) committed entry \(i) of term \(e.term); entry \(i) committed elsewhere has term \(c.term)",
-                                    time: now)
-                }
-            } else {
-                committed.append(Committed(term: e.term, digest: d))
-            }
-            checkedCommit[k] = i
+        } else if i == UInt64(committed.count) + 1 {
+            committed.append(Committed(term: e.term, digest: d))
+        } else {
+            throw Violation(invariant: "state-machine safety",
+                            detail: "\(id) applied entry \(i) beyond every committed entry seen (\(committed.count))", time: now)
         }
     }
+
+    /// A replica loaded a snapshot: it continues applying after it.
+    mutating func restored(node k: Int, at index: UInt64) { appliedCursor[k] = index }
 
     /// Replicas that applied the same prefix have byte-identical state: every snapshot taken or
     /// restored at an index must equal every other one at that index.

@@ -357,7 +357,6 @@ final class World {
                 self.violation = error
             }
         }
-        checker.restarted(node: k)
         node.expected = Array(repeating: 0, count: topics.count)
         node.delivered = []
         do {
@@ -366,11 +365,33 @@ final class World {
                                   random: Xoshiro256(seed: rng.next()), snapshots: snapshotPolicy,
                                   clock: { [unowned self] in Self.epochMillis + self.now / 1000 })
             node.bus = bus
+            // What the replica replayed while it started was applied before the hook was set:
+            // check it from its log, then follow the apply stream.
+            let raft = bus.replica.raft
+            checker.restarted(node: k, appliedIndex: raft.compacted.index)
+            var i = raft.compacted.index + 1
+            while i <= bus.replica.appliedIndex, let e = raft.entry(at: i) {
+                try checker.applied(node: k, id: node.id, entry: e, now: now)
+                i += 1
+            }
+            checker.restarted(node: k, appliedIndex: bus.replica.appliedIndex)
+            bus.replica.onApply = { [unowned self] entry in
+                guard self.violation == nil else { return }
+                do throws(Violation) { try self.checker.applied(node: k, id: node.id, entry: entry, now: self.now) } catch {
+                    self.violation = error
+                }
+            }
+            bus.replica.onRestore = { [unowned self] snapshot in
+                self.checker.restored(node: k, at: snapshot.metadata.index)
+            }
             for t in topics.indices {
                 bus.subscribe(topic: topics[t].name, from: 0) { [unowned self] event in
                     self.delivered(node: k, topic: t, event)
                 }
             }
+        } catch let v as Violation {
+            violation = v
+            return
         } catch {
             violation = Violation(invariant: "recovery", detail: "\(node.id) cannot recover its log: \(error)", time: now)
             return

@@ -64,6 +64,9 @@ extension CommandLine {
                    'simulate: N seeds, V violations' and the exit status is 0 only when V is 0
           simulate --seed S [--scenario FILE] [--mutant NAME] [--trace-hash] [--trace]
                    run one seed; --trace-hash ends with 'trace <sha256>', --trace prints every event
+          bench bus [--seconds S] [--payload BYTES] [--dir DIR]
+                   3-node in-process cluster on SQLite with fsync: commits/s and latency at 1 and
+                   64 in flight, against the single-node SQLite fsync rate; last line 'bench bus: …'
         mutants (simulator only): figure8, vote-without-log-check, stale-read
         """
 
@@ -76,6 +79,7 @@ extension CommandLine {
         do {
             switch command {
             case "simulate": return try simulate(Array(args.dropFirst()))
+            case "bench": return try bench(Array(args.dropFirst()))
             case "help", "--help", "-h":
                 print(usage)
                 return 0

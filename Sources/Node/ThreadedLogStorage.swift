@@ -1,0 +1,92 @@
+import Consensus
+import Foundation
+import Store
+
+/// A `SQLiteLogStorage` on a thread of its own, so the replica's thread goes on receiving,
+/// proposing and ticking while an fsync runs — and everything that arrives meanwhile goes into
+/// the next batch (group commit). The SQLite handle lives and dies on the IO thread.
+///
+/// Used from the replica's thread only. `persist` returns at once; when the batch is durable the
+/// storage calls `notify(token, error)` from the IO thread, and the replica's thread must then call
+/// `completed(token:error:)`, which runs the `done` callback there.
+public final class ThreadedLogStorage: LogStorage {
+    private enum IOJob: Sendable {
+        case recover(reply: Mailbox<RecoverReply>)
+        case persist(token: UInt64, PersistBatch)
+        case stop
+    }
+
+    private enum RecoverReply: Sendable {
+        case recovered(RecoveredLog)
+        case failed(String)
+    }
+
+    /// A storage failure carried across threads as its description.
+    public struct IOError: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    private let io = Mailbox<IOJob>()
+    private var waiting: [UInt64: (Result<Void, any Error>) -> Void] = [:]
+    private var nextToken: UInt64 = 0
+
+    /// Opens the log at `path` on a new IO thread. `notify` is called on the IO thread after each
+    /// batch; it must hand the token to the replica's thread.
+    public init(path: String, notify: @escaping @Sendable (_ token: UInt64, _ error: String?) -> Void) throws {
+        let opened = Mailbox<RecoverReply>()
+        let io = self.io
+        let thread = Thread {
+            let store: SQLiteLogStorage
+            do {
+                store = try SQLiteLogStorage(path: path)
+                opened.post(.recovered(RecoveredLog()))
+            } catch {
+                opened.post(.failed("\(error)"))
+                return
+            }
+            while true {
+                for job in io.takeAll() {
+                    switch job {
+                    case .recover(let reply):
+                        do { reply.post(.recovered(try store.recover())) } catch { reply.post(.failed("\(error)")) }
+                    case .persist(let token, let batch):
+                        store.persist(batch) { result in
+                            switch result {
+                            case .success: notify(token, nil)
+                            case .failure(let e): notify(token, "\(e)")
+                            }
+                        }
+                    case .stop:
+                        return
+                    }
+                }
+            }
+        }
+        thread.name = "florian-log-io"
+        thread.start()
+        if case .failed(let why) = opened.takeAll()[0] { throw IOError(description: why) }
+    }
+
+    deinit { io.post(.stop) }
+
+    public func recover() throws -> RecoveredLog {
+        let reply = Mailbox<RecoverReply>()
+        io.post(.recover(reply: reply))
+        switch reply.takeAll()[0] {
+        case .recovered(let log): return log
+        case .failed(let why): throw IOError(description: why)
+        }
+    }
+
+    public func persist(_ batch: PersistBatch, done: @escaping (Result<Void, any Error>) -> Void) {
+        nextToken += 1
+        waiting[nextToken] = done
+        io.post(.persist(token: nextToken, batch))
+    }
+
+    /// Runs the `done` of the batch `token` (call on the replica's thread).
+    public func completed(token: UInt64, error: String?) {
+        guard let done = waiting.removeValue(forKey: token) else { return }
+        if let error { done(.failure(IOError(description: error))) } else { done(.success(())) }
+    }
+}
