@@ -67,8 +67,8 @@ public final class BusNode {
     /// `clock` gives milliseconds since the Unix epoch for the timestamps this node stamps on the
     /// commands it proposes (the state machine's only clock: retention and dedup expiry).
     public init(config: RaftConfig, storage: any LogStorage, transport: any Transport, random: Xoshiro256,
-                snapshots: SnapshotPolicy = SnapshotPolicy(), bus: BusState.Config = .standard,
-                clock: @escaping () -> UInt64) throws {
+                snapshots: SnapshotPolicy = SnapshotPolicy(), pipelineDepth: Int = 4,
+                bus: BusState.Config = .standard, clock: @escaping () -> UInt64) throws {
         let state = BusState(config: bus)
         let machine = Machine(state: state)
         self.state = state
@@ -76,7 +76,7 @@ public final class BusNode {
         machine.node = self
         state.onPublished = { [weak self] topic, message in self?.published(topic, message) }
         replica = try Replica(config: config, storage: storage, transport: transport, stateMachine: machine,
-                              random: random, snapshots: snapshots)
+                              random: random, snapshots: snapshots, pipelineDepth: pipelineDepth)
     }
 
     public var id: NodeID { replica.id }

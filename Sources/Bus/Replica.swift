@@ -67,7 +67,10 @@ public final class Replica {
     private let transport: any Transport
     private let stateMachine: any ReplicatedStateMachine
     private let snapshotPolicy: SnapshotPolicy
-    private var persisting = false
+    /// Readies taken and not yet finished, oldest first; `durable` once their batch is synced.
+    private var inFlight: [(sequence: UInt64, ready: Ready, durable: Bool)] = []
+    private var nextBatch: UInt64 = 0
+    private let pipelineDepth: Int
     private var driving = false
     /// Proposals waiting for their index to be applied.
     private var pending: [UInt64: (term: UInt64, done: (Result<CommitPosition, ReplicaError>) -> Void)] = [:]
@@ -90,7 +93,7 @@ public final class Replica {
     /// follower. Throws when the storage is corrupt or torn: such a node must not serve.
     public init(config: RaftConfig, storage: any LogStorage, transport: any Transport,
                 stateMachine: any ReplicatedStateMachine, random: Xoshiro256,
-                snapshots: SnapshotPolicy = SnapshotPolicy()) throws {
+                snapshots: SnapshotPolicy = SnapshotPolicy(), pipelineDepth: Int = 4) throws {
         let recovered = try storage.recover()
         if let snapshot = recovered.snapshot { try stateMachine.restore(snapshot) }
         self.raft = Raft(config: config, recovered: recovered, random: random)
@@ -98,6 +101,7 @@ public final class Replica {
         self.transport = transport
         self.stateMachine = stateMachine
         self.snapshotPolicy = snapshots
+        self.pipelineDepth = max(1, pipelineDepth)
         self.lastSnapshotIndex = recovered.snapshot?.metadata.index ?? 0
         self.appliedIndex = lastSnapshotIndex
         drive()
@@ -162,30 +166,33 @@ public final class Replica {
         for r in stale { r.done(.failure(.timedOut)) }
     }
 
-    /// Runs Ready cycles until Raft has nothing more to do or a persist is in flight.
+    /// Runs Ready cycles until Raft has nothing to do or `pipelineDepth` batches are being written.
+    /// Each Ready is applied when taken; its batch is written in order and its messages leave,
+    /// in order, once it is durable. A Ready may be taken while earlier ones are still being
+    /// written, so the log device never waits for the replica.
     private func drive() {
         guard !driving else { return }
         driving = true
         defer { driving = false }
         while haltReason == nil {
             if let fault = raft.fault { return halt(fault) }
-            guard !persisting, raft.hasReady else { return }
+            finishDurable()
+            guard inFlight.count < pipelineDepth, raft.hasReady else { return }
             let rd = raft.ready()
             // A leader's appends go out while it writes its own copy (thesis §10.2.1).
             if !rd.earlyMessages.isEmpty { transport.send(rd.earlyMessages) }
+            apply(rd)
+            if haltReason != nil { return }
             let batch = rd.persistBatch
-            if batch.isEmpty {
-                finish(rd)
-                continue
-            }
-            persisting = true
+            nextBatch += 1
+            let sequence = nextBatch
+            inFlight.append((sequence, rd, batch.isEmpty))
+            if batch.isEmpty { continue }
             storage.persist(batch) { [weak self] result in
                 guard let self else { return }
-                self.persisting = false
                 switch result {
                 case .success:
-                    self.raft.persisted(rd)
-                    self.finish(rd)
+                    if let k = self.inFlight.firstIndex(where: { $0.sequence == sequence }) { self.inFlight[k].durable = true }
                 case .failure(let error):
                     self.halt("log storage failed: \(error)")
                 }
@@ -194,9 +201,19 @@ public final class Replica {
         }
     }
 
-    /// After the Ready's state is durable: send, then restore, apply and serve reads.
-    private func finish(_ rd: Ready) {
-        if !rd.messages.isEmpty { transport.send(rd.messages) }
+    /// Finishes, in order, every Ready at the head of the pipeline whose writes are durable.
+    private func finishDurable() {
+        while haltReason == nil, let head = inFlight.first, head.durable {
+            inFlight.removeFirst()
+            raft.persisted(head.ready)
+            if !head.ready.messages.isEmpty { transport.send(head.ready.messages) }
+        }
+    }
+
+    /// Restores, applies and serves reads at once: committed entries are durable on a majority
+    /// already, so the state machine need not wait for this node's own write (as etcd/raft with
+    /// asynchronous storage writes). Only the messages wait for it.
+    private func apply(_ rd: Ready) {
         if let snapshot = rd.restore {
             do {
                 try stateMachine.restore(snapshot)

@@ -140,6 +140,22 @@ public struct PersistBatch: Equatable, Sendable {
     }
 
     public var isEmpty: Bool { snapshot == nil && hardState == nil && entries.isEmpty }
+
+    /// This batch followed by `next` as one batch with the same effect (for a store that writes
+    /// several queued batches in one transaction and one sync). Nil when they cannot be merged:
+    /// either carries a snapshot, or `next`'s entries do not continue or overwrite these.
+    public func merged(with next: PersistBatch) -> PersistBatch? {
+        guard snapshot == nil, next.snapshot == nil else { return nil }
+        var entries = self.entries
+        if let first = next.entries.first {
+            if let mine = entries.first {
+                guard first.index >= mine.index, first.index <= mine.index + UInt64(entries.count) else { return nil }
+                entries.removeSubrange(Int(first.index - mine.index)...)
+            }
+            entries.append(contentsOf: next.entries)
+        }
+        return PersistBatch(hardState: next.hardState ?? hardState, entries: entries)
+    }
 }
 
 /// The durable side of a replica, like etcd/raft's `Storage` plus its WAL. Implemented on SQLite

@@ -1,6 +1,21 @@
 import Consensus
 import Foundation
 import Store
+import Synchronization
+
+/// Counts of what a `ThreadedLogStorage` wrote, readable from any thread.
+public final class IOCounters: Sendable {
+    private let counts = Mutex<(transactions: Int, batches: Int, entries: Int)>((0, 0, 0))
+    public init() {}
+    func record(batches: Int, entries: Int) {
+        counts.withLock { c in
+            c.transactions += 1
+            c.batches += batches
+            c.entries += entries
+        }
+    }
+    public var snapshot: (transactions: Int, batches: Int, entries: Int) { counts.withLock { $0 } }
+}
 
 /// A `SQLiteLogStorage` on a thread of its own, so the replica's thread goes on receiving,
 /// proposing and ticking while an fsync runs — and everything that arrives meanwhile goes into
@@ -27,14 +42,19 @@ public final class ThreadedLogStorage: LogStorage {
     }
 
     private let io = Mailbox<IOJob>()
+    /// Transactions (each one fsync), the Ready batches they carried, and entries written.
+    public let counters: IOCounters
     private var waiting: [UInt64: (Result<Void, any Error>) -> Void] = [:]
     private var nextToken: UInt64 = 0
 
     /// Opens the log at `path` on a new IO thread. `notify` is called on the IO thread after each
     /// batch; it must hand the token to the replica's thread.
-    public init(path: String, notify: @escaping @Sendable (_ token: UInt64, _ error: String?) -> Void) throws {
+    public init(path: String, counters: IOCounters = IOCounters(),
+                notify: @escaping @Sendable (_ token: UInt64, _ error: String?) -> Void) throws {
+        self.counters = counters
         let opened = Mailbox<RecoverReply>()
         let io = self.io
+        let counters = self.counters
         let thread = Thread {
             let store: SQLiteLogStorage
             do {
@@ -44,22 +64,41 @@ public final class ThreadedLogStorage: LogStorage {
                 opened.post(.failed("\(error)"))
                 return
             }
+            // Batches that queued up while the previous sync ran are written together: one
+            // transaction, one fsync (group commit across Readies).
+            var group: (batch: PersistBatch, tokens: [UInt64])?
+            func flush() {
+                guard let g = group else { return }
+                group = nil
+                counters.record(batches: g.tokens.count, entries: g.batch.entries.count)
+                store.persist(g.batch) { result in
+                    let error: String?
+                    switch result {
+                    case .success: error = nil
+                    case .failure(let e): error = "\(e)"
+                    }
+                    for token in g.tokens { notify(token, error) }
+                }
+            }
             while true {
                 for job in io.takeAll() {
                     switch job {
-                    case .recover(let reply):
-                        do { reply.post(.recovered(try store.recover())) } catch { reply.post(.failed("\(error)")) }
                     case .persist(let token, let batch):
-                        store.persist(batch) { result in
-                            switch result {
-                            case .success: notify(token, nil)
-                            case .failure(let e): notify(token, "\(e)")
-                            }
+                        if let g = group, let merged = g.batch.merged(with: batch) {
+                            group = (merged, g.tokens + [token])
+                        } else {
+                            flush()
+                            group = (batch, [token])
                         }
+                    case .recover(let reply):
+                        flush()
+                        do { reply.post(.recovered(try store.recover())) } catch { reply.post(.failed("\(error)")) }
                     case .stop:
+                        flush()
                         return
                     }
                 }
+                flush()
             }
         }
         thread.name = "florian-log-io"

@@ -43,6 +43,8 @@ public struct Scenario: Sendable, Equatable {
     /// Batching limit; small values split appends and expose ordering bugs.
     public var maxEntriesPerAppend: ClosedRange<Double> = 1...32
     public var maxInflight: ClosedRange<Double> = 1...16
+    /// Persist batches a replica may have in flight at once (1: strictly one Ready at a time).
+    public var pipelineDepth: ClosedRange<Double> = 1...4
     public var payloadBytes: ClosedRange<Double> = 0...200
     /// Chance a seed snapshots and compacts at all; then every how many applied entries, and how
     /// many entries it keeps behind the snapshot point.
@@ -73,7 +75,7 @@ public struct Scenario: Sendable, Equatable {
         "tick_ms": \.tickMs, "election_ticks": \.electionTicks, "delay_ms": \.delayMs, "drop": \.drop,
         "duplicate": \.duplicate, "fsync_ms": \.fsyncMs, "crash_rate": \.crashRate, "down_ms": \.downMs,
         "partition_rate": \.partitionRate, "partition_ms": \.partitionMs, "clog_rate": \.clogRate,
-        "clog_ms": \.clogMs, "leader_fault": \.leaderFault, "leader_fault_ms": \.leaderFaultMs, "max_entries_per_append": \.maxEntriesPerAppend, "max_inflight": \.maxInflight,
+        "clog_ms": \.clogMs, "leader_fault": \.leaderFault, "leader_fault_ms": \.leaderFaultMs, "max_entries_per_append": \.maxEntriesPerAppend, "max_inflight": \.maxInflight, "pipeline_depth": \.pipelineDepth,
         "payload_bytes": \.payloadBytes, "snapshot_chance": \.snapshotChance,
         "snapshot_every": \.snapshotEvery, "snapshot_trailing": \.snapshotTrailing, "client_timeout_ms": \.clientTimeoutMs,
     ] }

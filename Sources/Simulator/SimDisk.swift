@@ -59,15 +59,17 @@ struct DiskImage: Equatable {
 }
 
 /// A node's virtual disk. Writes land in the page cache (`written`) at once and reach the
-/// durable image only when the virtual fsync completes. A crash keeps the durable image plus a
-/// random prefix of the unsynced writes (a torn tail), never more.
+/// durable image only when their batch's virtual fsync completes; batches complete in order. A
+/// crash keeps the durable image plus a random prefix of the unsynced writes (a torn tail), never
+/// more.
 final class SimDisk: LogStorage {
     private(set) var durable = DiskImage()
     /// What the node's process sees: durable plus unsynced writes.
     private(set) var written = DiskImage()
-    private var unsynced: [DiskImage.Write] = []
+    /// Batches written but not yet synced, oldest first.
+    private var unsynced: [[DiskImage.Write]] = []
     private var generation = 0
-    /// Schedules the fsync completion in virtual time.
+    /// Schedules a batch's fsync completion in virtual time (completions must keep their order).
     var scheduleSync: ((_ generation: Int, _ complete: @escaping () -> Void) -> Void)?
     /// Sees every batch before it is written (storage contract and log matching checks).
     var observeWrite: ((PersistBatch, _ before: DiskImage) -> Void)?
@@ -76,27 +78,25 @@ final class SimDisk: LogStorage {
 
     func persist(_ batch: PersistBatch, done: @escaping (Result<Void, any Error>) -> Void) {
         observeWrite?(batch, written)
-        for w in DiskImage.writes(of: batch) {
-            unsynced.append(w)
-            written.apply(w)
-        }
+        let writes = DiskImage.writes(of: batch)
+        for w in writes { written.apply(w) }
+        unsynced.append(writes)
         let gen = generation
         scheduleSync?(gen) { [weak self] in
-            guard let self, self.generation == gen else { return }
-            for w in self.unsynced { self.durable.apply(w) }
-            self.unsynced.removeAll()
+            guard let self, self.generation == gen, !self.unsynced.isEmpty else { return }
+            for w in self.unsynced.removeFirst() { self.durable.apply(w) }
             done(.success(()))
         }
     }
 
-    /// The process dies: unsynced writes are lost except a prefix of `keep` of them; callbacks
-    /// of the dead process never fire.
+    /// The process dies: unsynced writes are lost except the first `keep` of them; callbacks of
+    /// the dead process never fire.
     func crash(keepingUnsynced keep: Int) {
-        for w in unsynced.prefix(keep) { durable.apply(w) }
+        for w in unsynced.joined().prefix(keep) { durable.apply(w) }
         unsynced.removeAll()
         written = durable
         generation += 1
     }
 
-    var unsyncedCount: Int { unsynced.count }
+    var unsyncedCount: Int { unsynced.reduce(0) { $0 + $1.count } }
 }

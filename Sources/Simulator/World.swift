@@ -65,6 +65,7 @@ final class World {
         /// every publish (sender/id) delivered so far.
         var expected: [UInt64] = []
         var delivered: Set<String> = []
+        var lastSync: UInt64 = 0
         init(id: NodeID) { self.id = id }
     }
 
@@ -138,6 +139,7 @@ final class World {
     private let deadline: UInt64
     private let config: (NodeID) -> RaftConfig
     private let snapshotPolicy: SnapshotPolicy
+    private let pipelineDepth: Int
 
     // State.
     private var now: UInt64 = 0
@@ -209,6 +211,7 @@ final class World {
         snapshotPolicy = r.chance(draw(s.snapshotChance))
             ? SnapshotPolicy(every: UInt64(max(1, drawInt(s.snapshotEvery))), trailing: UInt64(drawInt(s.snapshotTrailing)))
             : SnapshotPolicy(every: 0, trailing: 0)
+        pipelineDepth = max(1, drawInt(s.pipelineDepth))
         let maxEntries = max(1, lowOrDrawn(s.maxEntriesPerAppend))
         let maxInflight = max(1, lowOrDrawn(s.maxInflight))
         let voters = (1...n).map { NodeID(UInt64($0)) }
@@ -342,8 +345,10 @@ final class World {
         node.incarnation += 1
         let inc = node.incarnation
         node.disk.scheduleSync = { [unowned self] gen, complete in
-            let us = UInt64(self.rng.double(in: self.fsync) * 1000)
-            self.schedule(.sync(node: k, generation: gen, complete: complete), after: us)
+            // One device per node: a batch's sync completes after the previous one's.
+            let at = max(self.now + UInt64(self.rng.double(in: self.fsync) * 1000), node.lastSync)
+            node.lastSync = at
+            self.push(.sync(node: k, generation: gen, complete: complete), at: at)
         }
         node.disk.observeWrite = { [unowned self] batch, before in
             guard self.violation == nil else { return }
@@ -363,6 +368,7 @@ final class World {
             let bus = try BusNode(config: config(node.id), storage: node.disk,
                                   transport: Link(world: self, from: k, incarnation: inc),
                                   random: Xoshiro256(seed: rng.next()), snapshots: snapshotPolicy,
+                                  pipelineDepth: pipelineDepth,
                                   clock: { [unowned self] in Self.epochMillis + self.now / 1000 })
             node.bus = bus
             // What the replica replayed while it started was applied before the hook was set:
