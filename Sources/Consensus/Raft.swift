@@ -318,12 +318,15 @@ public struct Raft: Sendable {
         // Term and vote must be durable before anything that depends on them leaves. The commit
         // index need not be (it is re-learned from the leader): it rides along with writes that
         // happen anyway, so committing costs no fsync of its own.
-        let mustWrite = termOrVoteChanged
+        let termChanged = termOrVoteChanged
+        let mustWrite = termChanged
             || (hs.commit != lastHardState.commit && (!entries.isEmpty || pendingSnapshotWrite != nil))
         if mustWrite { lastHardState = hs }
         var early = earlyOutbox
         var later = outbox
-        if termOrVoteChanged {
+        // Nothing leaves before a term change is durable (ConsensusTests
+        // testNothingLeavesEarlyFromReadyThatChangesTerm).
+        if termChanged {
             later = early + later
             early = []
         }

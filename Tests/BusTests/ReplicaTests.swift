@@ -53,10 +53,10 @@ final class RecordingMachine: ReplicatedStateMachine {
 struct TestError: Error {}
 
 final class ReplicaTests: XCTestCase {
-    private func single(storage: ManualStorage = ManualStorage()) throws -> (Replica, ManualStorage, RecordingTransport, RecordingMachine) {
+    private func single(storage: ManualStorage = ManualStorage(), depth: Int = 4) throws -> (Replica, ManualStorage, RecordingTransport, RecordingMachine) {
         let t = RecordingTransport(), m = RecordingMachine()
         let r = try Replica(config: RaftConfig(id: NodeID(1), voters: [NodeID(1)]), storage: storage,
-                            transport: t, stateMachine: m, random: Xoshiro256(seed: 1))
+                            transport: t, stateMachine: m, random: Xoshiro256(seed: 1), pipelineDepth: depth)
         return (r, storage, t, m)
     }
 
@@ -79,7 +79,7 @@ final class ReplicaTests: XCTestCase {
     }
 
     func testProposalsDuringAnInFlightSyncShareTheNextBatch() throws {
-        let (r, s, _, _) = try single()
+        let (r, s, _, _) = try single(depth: 1)
         electSingle(r, s)
         var answers = 0
         r.propose([0]) { _ in answers += 1 }
@@ -89,6 +89,20 @@ final class ReplicaTests: XCTestCase {
         s.completeAll()
         XCTAssertEqual(answers, 51)
         // First batch: 1 entry; the 50 that arrived meanwhile were one group commit.
+    }
+
+    func testPipelineKeepsAtMostDepthBatchesInFlightAndAnswersInOrder() throws {
+        let (r, s, _, _) = try single(depth: 3)
+        electSingle(r, s)
+        var answered: [UInt64] = []
+        for k in 0..<10 {
+            r.propose([UInt8(k)]) { if case .success(let p) = $0 { answered.append(p.index) } }
+        }
+        XCTAssertEqual(s.inFlight.count, 3, "the pipeline must fill up to its depth and no further")
+        s.completeAll()
+        s.completeAll()
+        XCTAssertEqual(answered.count, 10)
+        XCTAssertEqual(answered, answered.sorted(), "answers out of log order")
     }
 
     func testMessagesLeaveOnlyAfterTheirStateIsDurable() throws {
@@ -120,11 +134,16 @@ final class ReplicaTests: XCTestCase {
         }
         r.receive(Message(from: NodeID(2), to: NodeID(1), term: r.raft.term, body: .voteResponse(pre: false, granted: true)))
         XCTAssertEqual(r.raft.role, .leader)
-        let before = t.sent.count
-        XCTAssertFalse(t.sent.dropFirst(before).contains { if case .append = $0.body { return true }; return false })
+        // Its appends go out while it writes its own copy (thesis §10.2.1)…
+        let noop = r.raft.lastIndex
+        XCTAssertTrue(t.sent.contains { if case .append = $0.body { return true }; return false })
+        XCTAssertNotEqual(storage.durable.entries.last?.index, noop)
+        // …but it does not count its own copy before it is durable: one follower's ack is no quorum.
+        r.receive(Message(from: NodeID(2), to: NodeID(1), term: r.raft.term, body: .appendResponse(index: noop, rejection: nil)))
+        XCTAssertLessThan(r.raft.commitIndex, noop, "committed on one durable copy of three")
         storage.completeAll()
-        XCTAssertTrue(t.sent.dropFirst(before).contains { if case .append = $0.body { return true }; return false })
         XCTAssertEqual(storage.durable.entries.last?.kind, .noop)
+        XCTAssertEqual(r.raft.commitIndex, noop)
     }
 
     func testStorageFailureHaltsAndFailsPendingProposals() throws {

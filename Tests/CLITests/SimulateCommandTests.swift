@@ -62,23 +62,39 @@ final class SimulateCommandTests: XCTestCase {
     }
 
     func testFigure8MutantIsFoundAtKnownSeed() throws {
-        let r = try florian("simulate", "--seeds", "1", "--start", "89", "--mutant", "figure8")
+        let r = try florian("simulate", "--seeds", "1", "--start", "123", "--mutant", "figure8")
         XCTAssertEqual(r.lastLine, "simulate: 1 seeds, 1 violations", r.stdout)
         XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stdout.contains("VIOLATION seed 89: committed entry not durable"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("VIOLATION seed 123: committed entry not durable"), r.stdout)
         XCTAssertTrue(r.stdout.contains("  | "), "no trace printed:\n\(r.stdout)")
     }
 
     func testVoteWithoutLogCheckMutantIsFoundAtKnownSeed() throws {
-        let r = try florian("simulate", "--seeds", "1", "--start", "2", "--mutant", "vote-without-log-check")
+        let r = try florian("simulate", "--seeds", "1", "--start", "4", "--mutant", "vote-without-log-check")
         XCTAssertEqual(r.lastLine, "simulate: 1 seeds, 1 violations", r.stdout)
         XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stdout.contains("VIOLATION seed 2:"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("VIOLATION seed 4:"), r.stdout)
+    }
+
+    func testStaleReadMutantIsFoundAtKnownSeed() throws {
+        let r = try florian("simulate", "--seeds", "1", "--start", "3", "--mutant", "stale-read")
+        XCTAssertEqual(r.lastLine, "simulate: 1 seeds, 1 violations", r.stdout)
+        XCTAssertTrue(r.stdout.contains("VIOLATION seed 3: linearizable read"), r.stdout)
+    }
+
+    /// A smoke run of the benchmark: it runs and reports; its numbers are for the closing note,
+    /// never asserted (speed is not a unit test).
+    func testBenchBusRunsAndReports() throws {
+        let r = try florian("bench", "bus", "--seconds", "1")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.lastLine.hasPrefix("bench bus: 1 in flight "), r.stdout)
+        XCTAssertTrue(r.lastLine.contains("64 in flight"), r.lastLine)
+        XCTAssertTrue(r.stdout.contains("yardstick"), r.stdout)
     }
 
     func testMutantsAreFoundWithinTwoThousandSeeds() throws {
         // The bound; both are found far earlier (see the known seeds above).
-        for mutant in ["figure8", "vote-without-log-check"] {
+        for mutant in ["figure8", "vote-without-log-check", "stale-read"] {
             let r = try florian("simulate", "--seeds", "400", "--mutant", mutant)
             XCTAssertNotEqual(r.lastLine, "simulate: 400 seeds, 0 violations", mutant)
             XCTAssertTrue(r.lastLine.hasPrefix("simulate: 400 seeds, "), r.lastLine)

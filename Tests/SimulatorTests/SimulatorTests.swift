@@ -28,15 +28,21 @@ final class SimulatorTests: XCTestCase {
 
     // Regression seeds: each mutant must be caught (found with `florian simulate --seeds 2000 --mutant …`).
     func testFigure8MutantIsCaught() {
-        let o = run(89, mutants: .commitPreviousTermByCount)
+        let o = run(123, mutants: .commitPreviousTermByCount)
         XCTAssertEqual(o.violation?.invariant, "committed entry not durable", "\(String(describing: o.violation))")
-        XCTAssertNil(run(89).violation, "the same seed must pass without the mutant")
+        XCTAssertNil(run(123).violation, "the same seed must pass without the mutant")
     }
 
     func testVoteWithoutLogCheckMutantIsCaught() {
-        let o = run(2, mutants: .skipVoteLogCheck)
+        let o = run(4, mutants: .skipVoteLogCheck)
         XCTAssertNotNil(o.violation)
-        XCTAssertNil(run(2).violation)
+        XCTAssertNil(run(4).violation)
+    }
+
+    func testStaleReadMutantIsCaught() {
+        let o = run(3, mutants: .staleRead)
+        XCTAssertEqual(o.violation?.invariant, "linearizable read", "\(String(describing: o.violation))")
+        XCTAssertNil(run(3).violation)
     }
 
     func testScenarioParsing() throws {
