@@ -17,6 +17,7 @@ extension CommandLine {
         let seconds = Double(try args.uint("seconds") ?? 5)
         let payload = Int(try args.uint("payload") ?? 256)
         let base = args.string("dir")
+        let depth = Int(try args.uint("pipeline") ?? 4)
         try args.finish()
         guard seconds >= 1, payload <= 256 * 1024 else { throw UsageError("--seconds ≥ 1, --payload ≤ 262144") }
 
@@ -34,7 +35,7 @@ extension CommandLine {
         let shared = try BusBench.concurrentYardstick(directory: dir, writers: 3, payload: payload, seconds: min(seconds, 2))
         print(String(format: "bench bus: yardstick: 3 concurrent writers on the same disk: %.0f/s each (%.0f%% of one alone)",
                      shared, 100 * shared / yard.rate))
-        let cluster = try BusBench.Cluster(directory: dir)
+        let cluster = try BusBench.Cluster(directory: dir, pipelineDepth: max(1, depth))
         defer { cluster.stop() }
         var results: [(inflight: Int, BusBench.Result)] = []
         for inflight in [1, 64] {
@@ -141,7 +142,7 @@ enum BusBench {
         private var threads: [Thread] = []
         private var nextSeq: UInt64 = 0
 
-        init(directory: URL) throws {
+        init(directory: URL, pipelineDepth: Int) throws {
             boxes = (0..<3).map { _ in Mailbox<Job>() }
             let ids = (1...3).map { NodeID(UInt64($0)) }
             let started = Mailbox<String?>()
@@ -154,7 +155,7 @@ enum BusBench {
                 let counter = counters[k]
                 let thread = Thread {
                     Cluster.runNode(k: k, ids: ids, path: path, boxes: boxes, started: started, leader: leaderBox,
-                                    counters: counter)
+                                    counters: counter, pipelineDepth: pipelineDepth)
                 }
                 thread.name = "florian-node-\(k + 1)"
                 threads.append(thread)
@@ -194,7 +195,7 @@ enum BusBench {
 
         private static func runNode(k: Int, ids: [NodeID], path: String, boxes: [Mailbox<Job>],
                                     started: Mailbox<String?>, leader: LeaderSlot,
-                                    counters: IOCounters) {
+                                    counters: IOCounters, pipelineDepth: Int) {
             let box = boxes[k]
             let bus: BusNode
             let storage: ThreadedLogStorage
@@ -207,6 +208,7 @@ enum BusBench {
                 bus = try BusNode(config: config, storage: storage, transport: MailboxTransport(boxes),
                                   random: Xoshiro256(seed: UInt64(k + 1) &* 0x9E37_79B9 ^ BusBench.nanos()),
                                   snapshots: SnapshotPolicy(every: 200_000, trailing: 10_000),
+                                  pipelineDepth: pipelineDepth,
                                   clock: { UInt64(Date().timeIntervalSince1970 * 1000) })
                 started.post(nil)
             } catch {
@@ -257,23 +259,24 @@ enum BusBench {
         func run(inflight: Int, payload: Int, seconds: Double) throws -> Result {
             let reply = Mailbox<Event>()
             let data = [UInt8](repeating: 0xA5, count: payload)
-            func issue() {
-                guard let l = leader.current else { return }
+            func issue() -> Bool {
+                guard let l = leader.current else { return false }
                 nextSeq += 1
                 boxes[l].post(.publish(seq: nextSeq, issued: nanos(), payload: data, reply: reply))
+                return true
             }
             let warmup = nanos() + 500_000_000
             let end = warmup + UInt64(seconds * 1e9)
+            // Answers still missing this long after the end count as failed (a leader change
+            // can leave a proposal without an answer until the client times out).
+            let giveUp = end + 5_000_000_000
             var latencies: [UInt64] = []
             var failed = 0
             var outstanding = 0
             var measuredStart: UInt64 = 0
-            while nanos() < end || outstanding > 0 {
-                while outstanding < inflight && nanos() < end {
-                    issue()
-                    outstanding += 1
-                }
-                for event in reply.takeAll(until: .now() + .milliseconds(200)) {
+            while (nanos() < end || outstanding > 0) && nanos() < giveUp {
+                while outstanding < inflight && nanos() < end && issue() { outstanding += 1 }
+                for event in reply.takeAll(until: .now() + .milliseconds(50)) {
                     guard case .done(_, let issued, let ok, _) = event else { continue }
                     outstanding -= 1
                     let now = nanos()
@@ -282,8 +285,8 @@ enum BusBench {
                         if ok { latencies.append(now - issued) } else { failed += 1 }
                     }
                 }
-                if leader.current == nil { outstanding = 0 }
             }
+            failed += outstanding
             latencies.sort()
             guard !latencies.isEmpty else { throw UsageError("no publish committed") }
             let span = Double(end - max(measuredStart, warmup)) / 1e9

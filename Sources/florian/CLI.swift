@@ -64,7 +64,7 @@ extension CommandLine {
                    'simulate: N seeds, V violations' and the exit status is 0 only when V is 0
           simulate --seed S [--scenario FILE] [--mutant NAME] [--trace-hash] [--trace]
                    run one seed; --trace-hash ends with 'trace <sha256>', --trace prints every event
-          bench bus [--seconds S] [--payload BYTES] [--dir DIR]
+          bench bus [--seconds S] [--payload BYTES] [--dir DIR] [--pipeline N]
                    3-node in-process cluster on SQLite with fsync: commits/s and latency at 1 and
                    64 in flight, against the single-node SQLite fsync rate; last line 'bench bus: …'
         mutants (simulator only): figure8, vote-without-log-check, stale-read
