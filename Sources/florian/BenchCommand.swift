@@ -55,6 +55,12 @@ extension CommandLine {
     }
 }
 
+/// A benchmark that could not run (as opposed to a usage error).
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
 /// The pieces of `florian bench bus`.
 enum BusBench {
     struct Result {
@@ -164,20 +170,24 @@ enum BusBench {
             for _ in 0..<3 {
                 var got = started.takeAll()
                 while got.isEmpty { got = started.takeAll() }
-                if let failure = got.compactMap({ $0 }).first { throw UsageError("cannot start a node: \(failure)") }
+                if let failure = got.compactMap({ $0 }).first { throw BenchError("cannot start a node: \(failure)") }
             }
             // Wait for a leader, then create the topic.
             let deadline = nanos() + 10_000_000_000
             while leader.current == nil {
-                guard nanos() < deadline else { throw UsageError("no leader elected within 10 s") }
+                guard nanos() < deadline else { throw BenchError("no leader elected within 10 s") }
                 Thread.sleep(forTimeInterval: 0.01)
             }
             let reply = Mailbox<Event>()
             while true {
-                guard let l = leader.current else { continue }
+                guard nanos() < deadline else { throw BenchError("cannot create the bench topic within 10 s") }
+                guard let l = leader.current else {
+                    Thread.sleep(forTimeInterval: 0.01)
+                    continue
+                }
                 boxes[l].post(.createTopic(reply: reply))
-                if case .done(_, _, true, _) = reply.takeAll()[0] { break }
-                guard nanos() < deadline else { throw UsageError("cannot create the bench topic") }
+                let answer = reply.takeAll(until: .now() + .seconds(2))
+                if case .done(_, _, true, _)? = answer.first { break }
                 Thread.sleep(forTimeInterval: 0.05)
             }
         }
@@ -288,7 +298,7 @@ enum BusBench {
             }
             failed += outstanding
             latencies.sort()
-            guard !latencies.isEmpty else { throw UsageError("no publish committed") }
+            guard !latencies.isEmpty else { throw BenchError("no publish committed") }
             let span = Double(end - max(measuredStart, warmup)) / 1e9
             func pct(_ p: Double) -> Double { Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1e9 }
             return Result(rate: Double(latencies.count) / span, p50: pct(0.5), p99: pct(0.99), failed: failed)
