@@ -15,16 +15,19 @@ let package = Package(
         .target(name: "Consensus"),
         .target(name: "Store", dependencies: ["Consensus", "Wire", "CSQLite"]),
         .target(name: "Bus", dependencies: ["Consensus", "Wire"]),
+        // TLS 1.3 and the city PKI on OpenSSL (issue 4).
+        .target(name: "Secure", dependencies: ["COpenSSL", "Wire"]),
         .target(name: "Simulator", dependencies: ["Consensus", "Bus", "Wire"]),
         // The node process's runtime: threads, mailboxes, storage IO (mesh and endpoints later).
         .target(name: "Node", dependencies: ["Consensus", "Bus", "Store"]),
-        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Simulator", "Wire"]),
+        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire"]),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Consensus", "Wire"]),
         .testTarget(name: "BusTests", dependencies: ["Bus", "Consensus"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Consensus", "Bus"]),
+        .testTarget(name: "SecureTests", dependencies: ["Secure"]),
         .testTarget(name: "ClusterTests", dependencies: ["Bus", "Store", "Consensus"]),
         // Runs the release binary (`swift build -c release` first): seeds, mutants, trace hashes.
         .testTarget(name: "CLITests"),

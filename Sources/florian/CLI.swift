@@ -67,6 +67,9 @@ extension CommandLine {
           bench bus [--seconds S] [--payload BYTES] [--dir DIR] [--pipeline N]
                    3-node in-process cluster on SQLite with fsync: commits/s and latency at 1 and
                    64 in flight, against the single-node SQLite fsync rate; last line 'bench bus: …'
+          pki --dir DIR init [--org O] [--days N] | issue <role> <name> [--org O] [--days N]
+                | revoke <name> | crl
+                   the city PKI: CA, per-identity keys (0600) and certificates, CRL
         mutants (simulator only): figure8, vote-without-log-check, stale-read
         """
 
@@ -80,6 +83,7 @@ extension CommandLine {
             switch command {
             case "simulate": return try simulate(Array(args.dropFirst()))
             case "bench": return try bench(Array(args.dropFirst()))
+            case "pki": return try pki(Array(args.dropFirst()))
             case "help", "--help", "-h":
                 print(usage)
                 return 0

@@ -145,4 +145,29 @@ final class SimulateCommandTests: XCTestCase {
         XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.stderr.contains("scenario line 2: bad value 'lots' for 'crash_rate'"), r.stderr)
     }
+
+    func testPKICommandBuildsATreeOpenSSLAccepts() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("florian-pki-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        XCTAssertEqual(try florian("pki", "--dir", dir.path, "init").status, 0)
+        XCTAssertEqual(try florian("pki", "--dir", dir.path, "issue", "node", "node-1").status, 0)
+        XCTAssertEqual(try florian("pki", "--dir", dir.path, "issue", "partner", "drk-kv", "--org", "DRK", "--days", "30").status, 0)
+        XCTAssertEqual(try florian("pki", "--dir", dir.path, "revoke", "drk-kv").status, 0)
+        let bad = try florian("pki", "--dir", dir.path, "issue", "wizard", "x")
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("unknown role 'wizard'"), bad.stderr)
+        func verify(_ name: String) throws -> Int32 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            p.arguments = ["verify", "-CAfile", dir.appendingPathComponent("ca.crt").path, "-crl_check",
+                           "-CRLfile", dir.appendingPathComponent("crl.pem").path, dir.appendingPathComponent("\(name).crt").path]
+            p.standardOutput = Pipe()
+            p.standardError = Pipe()
+            try p.run()
+            p.waitUntilExit()
+            return p.terminationStatus
+        }
+        XCTAssertEqual(try verify("node-1"), 0)
+        XCTAssertNotEqual(try verify("drk-kv"), 0, "a revoked certificate must fail the CRL check")
+    }
 }
