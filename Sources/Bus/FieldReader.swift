@@ -82,6 +82,7 @@ struct FieldReader {
         case let .lengthExceedsLimit(length, limit): .fieldTooLong(format: format, field: field, length: length, limit: limit)
         case let .trailingBytes(count): .trailingBytes(format: format, count: count)
         case .frameTooLarge: .invalidField(format: format, field: field, reason: "is too large")
+        case .frameTooShort, .unsupportedFrameVersion: .invalidField(format: format, field: field, reason: "is not a valid frame")
         }
     }
 }

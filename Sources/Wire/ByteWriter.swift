@@ -14,6 +14,10 @@ public struct ByteWriter: Sendable {
 
     public mutating func writeUInt8(_ value: UInt8) { bytes.append(value) }
 
+    public mutating func writeUInt16(_ value: UInt16) {
+        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
+    }
+
     public mutating func writeUInt32(_ value: UInt32) {
         withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }

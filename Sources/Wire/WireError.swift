@@ -11,6 +11,10 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case trailingBytes(count: Int)
     /// A frame header announced `size` payload bytes, more than the `limit` the endpoint accepts.
     case frameTooLarge(size: Int, limit: Int)
+    /// A frame too short to hold its version and kind bytes.
+    case frameTooShort(size: Int)
+    /// A frame of a framing version this build does not speak.
+    case unsupportedFrameVersion(found: UInt8, supported: UInt8)
 
     public var description: String {
         switch self {
@@ -24,6 +28,10 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
             "\(count) unexpected bytes after the end of the message"
         case let .frameTooLarge(size, limit):
             "frame of \(size) bytes exceeds the limit of \(limit) bytes; the stream cannot be resynchronised"
+        case let .frameTooShort(size):
+            "frame of \(size) bytes has no room for its version and kind"
+        case let .unsupportedFrameVersion(found, supported):
+            "frame version \(found) is not supported (this build speaks \(supported))"
         }
     }
 }
