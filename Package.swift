@@ -27,7 +27,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Consensus", "Wire"]),
         .testTarget(name: "BusTests", dependencies: ["Bus", "Consensus"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Consensus", "Bus"]),
-        .testTarget(name: "SecureTests", dependencies: ["Secure"]),
+        .testTarget(name: "SecureTests", dependencies: ["Secure", "Wire"]),
         .testTarget(name: "ClusterTests", dependencies: ["Bus", "Store", "Consensus"]),
         // Runs the release binary (`swift build -c release` first): seeds, mutants, trace hashes.
         .testTarget(name: "CLITests"),

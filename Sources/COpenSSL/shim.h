@@ -9,4 +9,9 @@ static inline int COpenSSL_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int versi
     return SSL_CTX_set_min_proto_version(ctx, version);
 }
 
+/// SSL_CTX_set_max_proto_version is a macro too (tests build TLS 1.2-only clients with it).
+static inline int COpenSSL_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version) {
+    return SSL_CTX_set_max_proto_version(ctx, version);
+}
+
 #endif

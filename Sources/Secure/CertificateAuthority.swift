@@ -25,10 +25,12 @@ final class CertificateAuthority {
 
     /// A leaf for `role`: O = organisation, OU = role, CN = name, SAN DNS:name; usable as TLS
     /// client and server.
-    func issue(role: Role, name: String, organisation: String, days: Int) throws -> (PrivateKey, Certificate) {
+    func issue(role: Role, name: String, organisation: String, days: Int,
+               validFrom: Date? = nil, validUntil: Date? = nil) throws -> (PrivateKey, Certificate) {
         let key = try PrivateKey.generate()
         let cert = try Self.build(subject: [("O", organisation), ("OU", role.rawValue), ("CN", name)], subjectKey: key,
                                   issuer: certificate, signingKey: self.key, days: days,
+                                  validFrom: validFrom, validUntil: validUntil,
                                   extensions: [(NID_basic_constraints, "critical,CA:FALSE"),
                                                (NID_key_usage, "critical,digitalSignature"),
                                                (NID_ext_key_usage, "serverAuth,clientAuth"),
@@ -77,7 +79,8 @@ final class CertificateAuthority {
     }
 
     private static func build(subject: [(String, String)], subjectKey: PrivateKey, issuer: Certificate?,
-                              signingKey: PrivateKey, days: Int, extensions: [(Int32, String)]) throws -> Certificate {
+                              signingKey: PrivateKey, days: Int, validFrom: Date? = nil, validUntil: Date? = nil,
+                              extensions: [(Int32, String)]) throws -> Certificate {
         ERR_clear_error()
         guard let x = X509_new() else { throw OpenSSLError.drain("X509_new") }
         let cert = Certificate(handle: x)
@@ -86,10 +89,15 @@ final class CertificateAuthority {
         defer { BN_free(bn) }
         guard BN_rand(bn, 127, -1, 0) == 1, BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != nil,
               X509_set_version(x, 2) == 1 else { throw OpenSSLError.drain("serial and version") }
-        guard X509_gmtime_adj(X509_getm_notBefore(x), -300) != nil,
-              X509_time_adj_ex(X509_getm_notAfter(x), Int32(days), 0, nil) != nil else {
-            throw OpenSSLError.drain("validity")
+        let validity: Bool
+        if let validFrom, let validUntil {
+            validity = ASN1_TIME_set(X509_getm_notBefore(x), time_t(validFrom.timeIntervalSince1970)) != nil
+                && ASN1_TIME_set(X509_getm_notAfter(x), time_t(validUntil.timeIntervalSince1970)) != nil
+        } else {
+            validity = X509_gmtime_adj(X509_getm_notBefore(x), -300) != nil
+                && X509_time_adj_ex(X509_getm_notAfter(x), Int32(days), 0, nil) != nil
         }
+        guard validity else { throw OpenSSLError.drain("validity") }
         let name = X509_get_subject_name(x)
         for (field, value) in subject {
             guard X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8, value, -1, -1, 0) == 1 else {

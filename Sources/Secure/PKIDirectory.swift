@@ -69,13 +69,21 @@ public struct PKIDirectory {
     /// Issues a key and certificate for `name` in `role`.
     @discardableResult
     public func issue(role: Role, name: String, organisation: String = defaultOrganisation, days: Int = 397) throws -> String {
+        try issue(role: role, name: name, organisation: organisation, days: days, validFrom: nil, validUntil: nil)
+    }
+
+    /// `issue` with an explicit validity window (tests of expired and not-yet-valid peers).
+    @discardableResult
+    func issue(role: Role, name: String, organisation: String = defaultOrganisation, days: Int = 397,
+               validFrom: Date?, validUntil: Date?) throws -> String {
         try Self.check(name: name)
         guard name != "ca", name != "crl", name != "index" else { throw Failure.badName(name) }
         let ca = try loadCA()
         for ext in ["key", "crt"] where FileManager.default.fileExists(atPath: file("\(name).\(ext)").path) {
             throw Failure.exists(file("\(name).\(ext)").path)
         }
-        let (key, cert) = try ca.issue(role: role, name: name, organisation: organisation, days: days)
+        let (key, cert) = try ca.issue(role: role, name: name, organisation: organisation, days: days,
+                                       validFrom: validFrom, validUntil: validUntil)
         try writeNew(file("\(name).key"), try key.pem(), mode: 0o600)
         try writeNew(file("\(name).crt"), try cert.pem(), mode: 0o644)
         var records = try readIndex()
