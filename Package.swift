@@ -16,7 +16,8 @@ let package = Package(
         .target(name: "Store", dependencies: ["Consensus", "Wire", "CSQLite"]),
         .target(name: "Bus", dependencies: ["Consensus", "Wire"]),
         // TLS 1.3 and the city PKI on OpenSSL (issue 4).
-        .target(name: "Secure", dependencies: ["COpenSSL", "Wire"]),
+        .target(name: "CEpoll"),
+        .target(name: "Secure", dependencies: ["COpenSSL", "CEpoll", "Wire"]),
         .target(name: "Simulator", dependencies: ["Consensus", "Bus", "Wire"]),
         // The node process's runtime: threads, mailboxes, storage IO (mesh and endpoints later).
         .target(name: "Node", dependencies: ["Consensus", "Bus", "Store"]),
