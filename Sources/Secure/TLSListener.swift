@@ -93,7 +93,8 @@ final class Mailbox<T: Sendable>: Sendable {
 private final class Acceptor: EventHandler {
     let fd: Int32
     unowned let loop: EventLoop
-    let context: TLSContext
+    /// Replaced when the CRL file changes; connections keep the context they started with.
+    var context: TLSContext
     let limits: TLSLimits
     let log: @Sendable (String) -> Void
     let onFrame: @Sendable (PeerIdentity, ProtocolFrame) -> ProtocolFrame?
@@ -107,6 +108,25 @@ private final class Acceptor: EventHandler {
         self.limits = limits
         self.log = log
         self.onFrame = onFrame
+        watchCRL()
+    }
+
+    /// Re-reads the CRL once a second when its file changed, before the next handshake uses it.
+    private func watchCRL() {
+        loop.schedule(after: 1_000_000_000) { [weak self] in
+            guard let self else { return }
+            if let crl = self.context.configuration.crlFile,
+               let modified = (try? FileManager.default.attributesOfItem(atPath: crl)[.modificationDate]) as? Date,
+               modified != self.context.crlModified {
+                do {
+                    self.context = try TLSContext(self.context.configuration, side: .server)
+                    self.log("CRL \(crl) changed: reloaded")
+                } catch {
+                    self.log("CRL \(crl) changed but cannot be loaded, keeping the previous one: \(error)")
+                }
+            }
+            self.watchCRL()
+        }
     }
 
     func readable() {

@@ -166,4 +166,16 @@ final class TLSListenerTests: XCTestCase {
         XCTAssertTrue(bad.out.isEmpty, "s_client with a foreign certificate got application data")
         XCTAssertTrue(waitUntil(2) { log.contains("unable to get local issuer") })
     }
+
+    func testARevocationTakesEffectWithoutARestart() throws {
+        let log = Log()
+        let l = try listener(log)
+        defer { l.stop() }
+        try Self.city.issue(role: .node, name: "node-7")
+        Thread.sleep(forTimeInterval: 0.05)
+        XCTAssertEqual(try client("node-7", port: l.port).exchange(ProtocolFrame(kind: 1, body: [])).kind, 1)
+        try Self.city.revoke(name: "node-7")
+        XCTAssertTrue(waitUntil(3) { log.contains("reloaded") }, "the listener did not re-read the CRL")
+        XCTAssertThrowsError(try client("node-7", port: l.port).exchange(ProtocolFrame(kind: 1, body: [])))
+    }
 }
