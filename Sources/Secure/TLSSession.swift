@@ -24,6 +24,8 @@ public final class TLSSession {
     private let network: OpaquePointer
     public let context: TLSContext
     public private(set) var isHandshakeComplete = false
+    /// Ciphertext drained from the BIO pair while a large write was in progress.
+    private var drained: [UInt8] = []
     /// The verified peer, once the handshake is complete.
     public private(set) var peer: PeerIdentity?
 
@@ -36,6 +38,8 @@ public final class TLSSession {
             throw TLSSetupError.openSSL(.drain("BIO_new_bio_pair"))
         }
         SSL_set_bio(ssl, internalBio, internalBio)
+        // A write retried after WANT_WRITE continues from a moved buffer (we resubmit a slice).
+        _ = SSL_ctrl(ssl, SSL_CTRL_MODE, Int(SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE), nil)
         if side == .server { SSL_set_accept_state(ssl) } else { SSL_set_connect_state(ssl) }
         self.ssl = ssl
         self.network = networkBio
@@ -57,11 +61,17 @@ public final class TLSSession {
 
     /// Ciphertext waiting to be sent to the peer.
     public func takeCiphertext() -> [UInt8] {
+        drainNetwork()
+        defer { drained.removeAll(keepingCapacity: true) }
+        return drained
+    }
+
+    private func drainNetwork() {
         let pending = Int(BIO_ctrl_pending(network))
-        guard pending > 0 else { return [] }
+        guard pending > 0 else { return }
         var out = [UInt8](repeating: 0, count: pending)
         let n = out.withUnsafeMutableBytes { BIO_read(network, $0.baseAddress, Int32(pending)) }
-        return Array(out.prefix(max(0, Int(n))))
+        drained.append(contentsOf: out.prefix(max(0, Int(n))))
     }
 
     /// Advances the handshake; true once complete. Throws when it failed (the alert for the peer
@@ -113,18 +123,22 @@ public final class TLSSession {
         return out
     }
 
-    /// Encrypts `bytes` for the peer (the ciphertext then waits in `takeCiphertext()`).
+    /// Encrypts all of `bytes` for the peer (the ciphertext then waits in `takeCiphertext()`; the
+    /// caller bounds how much it lets pile up).
     public func writePlaintext(_ bytes: [UInt8]) throws(TLSSessionError) {
         var offset = 0
         while offset < bytes.count {
             ERR_clear_error()
-            let n = bytes[offset...].withUnsafeBytes { SSL_write(ssl, $0.baseAddress, Int32($0.count)) }
-            guard n > 0 else {
-                let e = SSL_get_error(ssl, n)
-                if e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ { return }
-                throw .closed(reason: failureReason())
+            let n = bytes[offset...].withUnsafeBytes { SSL_write(ssl, $0.baseAddress, Int32(min($0.count, 1 << 20))) }
+            if n > 0 {
+                offset += Int(n)
+                continue
             }
-            offset += Int(n)
+            let e = SSL_get_error(ssl, n)
+            guard e == SSL_ERROR_WANT_WRITE else { throw .closed(reason: failureReason()) }
+            let before = drained.count
+            drainNetwork()  // make room in the BIO pair and retry
+            if drained.count == before { throw .closed(reason: "TLS write made no progress") }
         }
     }
 

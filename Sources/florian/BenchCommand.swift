@@ -12,7 +12,8 @@ extension CommandLine {
     /// publishing at 1 and at 64 in flight; the yardstick is the single-node SQLite fsync commit
     /// rate measured in the same run.
     static func bench(_ raw: [String]) throws -> Int32 {
-        guard raw.first == "bus" else { throw UsageError("bench needs a target: bench bus") }
+        if raw.first == "tls" { return try benchTLS(Array(raw.dropFirst())) }
+        guard raw.first == "bus" else { throw UsageError("bench needs a target: bench bus | bench tls") }
         var args = try Arguments(Array(raw.dropFirst()), booleans: [])
         let seconds = Double(try args.uint("seconds") ?? 5)
         let payload = Int(try args.uint("payload") ?? 256)

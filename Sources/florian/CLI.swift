@@ -67,6 +67,9 @@ extension CommandLine {
           bench bus [--seconds S] [--payload BYTES] [--dir DIR] [--pipeline N]
                    3-node in-process cluster on SQLite with fsync: commits/s and latency at 1 and
                    64 in flight, against the single-node SQLite fsync rate; last line 'bench bus: …'
+          bench tls [--seconds S]
+                   mutual TLS 1.3 handshakes/s and bulk MB/s over loopback, beside openssl s_time
+                   and openssl speed from the same run (use taskset -c 0 for one core)
           pki --dir DIR init [--org O] [--days N] | issue <role> <name> [--org O] [--days N]
                 | revoke <name> | crl
                    the city PKI: CA, per-identity keys (0600) and certificates, CRL

@@ -146,6 +146,14 @@ final class SimulateCommandTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("scenario line 2: bad value 'lots' for 'crash_rate'"), r.stderr)
     }
 
+    /// A smoke run of the TLS benchmark (numbers go to the closing note, not into assertions).
+    func testBenchTLSRunsAndReportsBesideOpenSSL() throws {
+        let r = try florian("bench", "tls", "--seconds", "1")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.lastLine.hasPrefix("bench tls: handshakes "), r.stdout)
+        XCTAssertTrue(r.stdout.contains("openssl s_time"), r.stdout)
+    }
+
     func testPKICommandBuildsATreeOpenSSLAccepts() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("florian-pki-cli-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
