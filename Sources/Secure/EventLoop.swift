@@ -57,8 +57,8 @@ final class EventLoop {
         epoll_ctl(epoll, EPOLL_CTL_ADD, h.fd, &ev)
     }
 
-    func update(_ h: EventHandler, writable: Bool) {
-        var ev = epoll_event(events: EPOLLIN.rawValue | (writable ? EPOLLOUT.rawValue : 0) | EPOLLRDHUP.rawValue,
+    func update(_ h: EventHandler, readable: Bool = true, writable: Bool) {
+        var ev = epoll_event(events: (readable ? EPOLLIN.rawValue | EPOLLRDHUP.rawValue : 0) | (writable ? EPOLLOUT.rawValue : 0),
                              data: epoll_data_t(fd: h.fd))
         epoll_ctl(epoll, EPOLL_CTL_MOD, h.fd, &ev)
     }

@@ -172,6 +172,8 @@ private final class TLSConnection: EventHandler {
     private var handshakeTimer: UInt64?
     private var idleTimer: UInt64?
     private var isClosed = false
+    private var readingPaused = false
+    private var waitingToWrite = false
 
     init(fd: Int32, session: TLSSession, acceptor: Acceptor) {
         self.fd = fd
@@ -191,7 +193,7 @@ private final class TLSConnection: EventHandler {
     func readable() {
         guard !isClosed else { return }
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
-        while !isClosed {
+        while !isClosed && !readingPaused {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n == 0 { return close(reason: "peer closed the connection") }
             if n < 0 {
@@ -265,8 +267,14 @@ private final class TLSConnection: EventHandler {
             }
             outbound.removeFirst(n)
         }
-        if outbound.count > acceptor.limits.maxBufferedBytes { return close(reason: "peer does not read (back-pressure)") }
-        loop.update(self, writable: !outbound.isEmpty)
+        if outbound.count > acceptor.limits.maxBufferedBytes { return close(reason: "peer does not read its answers") }
+        // Back-pressure: while a quarter of the limit waits for the peer, read nothing more from it.
+        let pause = outbound.count > acceptor.limits.maxBufferedBytes / 4
+        if pause != readingPaused || !outbound.isEmpty != waitingToWrite {
+            readingPaused = pause
+            waitingToWrite = !outbound.isEmpty
+            loop.update(self, readable: !pause, writable: waitingToWrite)
+        }
     }
 
     func close(reason: String) {

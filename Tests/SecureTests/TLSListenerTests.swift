@@ -178,4 +178,24 @@ final class TLSListenerTests: XCTestCase {
         XCTAssertTrue(waitUntil(3) { log.contains("reloaded") }, "the listener did not re-read the CRL")
         XCTAssertThrowsError(try client("node-7", port: l.port).exchange(ProtocolFrame(kind: 1, body: [])))
     }
+
+    func testAClientThatDoesNotReadIsHeldBackNotBuffered() throws {
+        let log = Log()
+        var limits = TLSLimits()
+        limits.maxBufferedBytes = 256 << 10
+        let l = try listener(log, limits: limits)
+        defer { l.stop() }
+        let c = try client("node-2", port: l.port)
+        // Requests whose answers it never reads: the listener stops reading from it, and its
+        // buffered answers stay bounded; the connection ends instead of the memory growing.
+        let big = try ProtocolFrame(kind: 1, body: [UInt8](repeating: 1, count: 60_000)).encode(maxPayloadSize: 1 << 20)
+        var sendFailed = false
+        for _ in 0..<400 {
+            do { try c.sendRaw(big) } catch { sendFailed = true; break }
+        }
+        XCTAssertTrue(sendFailed, "the listener kept reading from a client that never reads its answers")
+        XCTAssertFalse(log.contains("does not read"), "held back, not dropped, while its answers stay under the limit")
+        let other = try client("node-2", port: l.port)
+        XCTAssertEqual(try other.exchange(ProtocolFrame(kind: 1, body: [5])).kind, 1, "others must still be served")
+    }
 }
