@@ -16,6 +16,11 @@ final class TLSListenerTests: XCTestCase {
             try city.initialise()
             try foreign.initialise(organisation: "Elsewhere")
             for n in ["node-1", "node-2", "revoked"] { try city.issue(role: .node, name: n) }
+            try city.issue(role: .operator, name: "node-3")
+            try city.issue(role: .node, name: "expired", validFrom: Date().addingTimeInterval(-10 * 86_400),
+                           validUntil: Date().addingTimeInterval(-86_400))
+            try city.issue(role: .node, name: "future", validFrom: Date().addingTimeInterval(86_400),
+                           validUntil: Date().addingTimeInterval(10 * 86_400))
             try city.issue(role: .partner, name: "drk-kv", organisation: "DRK")
             try city.revoke(name: "revoked")
             try foreign.issue(role: .node, name: "node-9")
@@ -39,11 +44,12 @@ final class TLSListenerTests: XCTestCase {
         }
     }
 
-    private func client(_ name: String, pki: PKIDirectory = city, port: UInt16) throws -> TLSClient {
+    private func client(_ name: String, pki: PKIDirectory = city, port: UInt16, tls12: Bool = false) throws -> TLSClient {
         var c = TLSConfiguration.fromPKI(directory: pki.url.path, name: name, accepting: [.node])
         c.caFile = Self.city.url.appendingPathComponent("ca.crt").path
         c.crlFile = Self.city.url.appendingPathComponent("crl.pem").path
-        return try TLSClient(host: "127.0.0.1", port: port, context: try TLSContext(c, side: .client), timeout: .seconds(3))
+        return try TLSClient(host: "127.0.0.1", port: port,
+                             context: try TLSContext(c, side: .client, tls12OnlyForTesting: tls12), timeout: .seconds(3))
     }
 
     private func waitUntil(_ seconds: Double, _ condition: () -> Bool) -> Bool {
@@ -74,21 +80,38 @@ final class TLSListenerTests: XCTestCase {
         let good = try client("node-2", port: l.port)
         XCTAssertEqual(try good.exchange(ProtocolFrame(kind: 1, body: [7])).body, Array("node-2:".utf8) + [7])
 
-        for (name, pki) in [("node-9", Self.foreign), ("revoked", Self.city), ("drk-kv", Self.city)] {
+        let table: [(row: String, name: String, pki: PKIDirectory, tls12: Bool, logged: String)] = [
+            ("certificate of another CA", "node-9", Self.foreign, false, "unable to get local issuer"),
+            ("self-signed client", "ca", Self.foreign, false, "self-signed"),
+            ("expired", "expired", Self.city, false, "expired"),
+            ("not yet valid", "future", Self.city, false, "not yet valid"),
+            ("revoked", "revoked", Self.city, false, "revoked"),
+            ("partner on the mesh port", "drk-kv", Self.city, false, "role is not accepted"),
+            ("operator claiming a node id", "node-3", Self.city, false, "role is not accepted"),
+            ("TLS 1.2-only client", "node-2", Self.city, true, "unsupported protocol"),
+        ]
+        for r in table {
             var refused = false
             do {
-                let bad = try client(name, pki: pki, port: l.port)
+                let bad = try client(r.name, pki: r.pki, port: l.port, tls12: r.tls12)
                 _ = try bad.exchange(ProtocolFrame(kind: 1, body: [1]))
             } catch {
                 refused = true
             }
-            XCTAssertTrue(refused, "\(name) was served")
+            XCTAssertTrue(refused, "\(r.row) was served")
+            XCTAssertTrue(waitUntil(2) { log.contains(r.logged) }, "\(r.row): no refusal mentioning '\(r.logged)' in the log")
             // The good client is still served in between.
             XCTAssertEqual(try good.exchange(ProtocolFrame(kind: 2, body: [9])).body, Array("node-2:".utf8) + [9])
         }
-        XCTAssertTrue(waitUntil(2) { log.contains("unable to get local issuer") }, "foreign CA refusal not logged")
-        XCTAssertTrue(waitUntil(2) { log.contains("revoked") }, "revocation refusal not logged")
-        XCTAssertTrue(waitUntil(2) { log.contains("role is not accepted") }, "role refusal not logged")
+        // Random garbage on the socket: refused and logged, the good client still served.
+        let garbage = rawConnect(l.port)
+        let noise = (0..<600).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) }
+        _ = noise.withUnsafeBytes { send(garbage, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var b = [UInt8](repeating: 0, count: 1024)
+        XCTAssertLessThanOrEqual(recv(garbage, &b, b.count, 0), 7 + 64, "garbage got more than an alert")
+        close(garbage)
+        XCTAssertTrue(waitUntil(2) { log.lines.withLock { $0.filter { $0.contains("refused") }.count } >= table.count + 1 })
+        XCTAssertEqual(try good.exchange(ProtocolFrame(kind: 3, body: [3])).kind, 3)
     }
 
     func testPlaintextGarbageStallsAndIdleCrowdsAreCutOffBoundedly() throws {
