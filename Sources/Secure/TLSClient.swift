@@ -32,13 +32,12 @@ public final class TLSClient {
         var tv = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = port.bigEndian
-        inet_pton(AF_INET, host, &addr.sin_addr)
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        var addr: sockaddr_in
+        do { addr = try SocketAddress.ipv4(host, port) } catch {
+            Glibc.close(fd)
+            throw error
         }
+        let ok = SocketAddress.withSockaddr(&addr) { connect(fd, $0, $1) }
         guard ok == 0 else {
             let e = errno
             Glibc.close(fd)

@@ -36,30 +36,26 @@ public final class TLSListener: Sendable {
         guard fd >= 0 else { throw SocketError.system("socket", errno) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = port.bigEndian
-        guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else {
+        var addr: sockaddr_in
+        do { addr = try SocketAddress.ipv4(host, port) } catch {
             close(fd)
-            throw SocketError.system("inet_pton \(host)", EINVAL)
+            throw error
         }
-        let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
+        let bound = SocketAddress.withSockaddr(&addr) { bind(fd, $0, $1) }
         guard bound == 0, listen(fd, 512) == 0 else {
             let e = errno
             close(fd)
             throw SocketError.system("bind/listen \(host):\(port)", e)
         }
         var actual = sockaddr_in()
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &actual) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        _ = SocketAddress.withSockaddr(&actual) { address, size in
+            var len = size
+            return getsockname(fd, address, &len)
         }
         self.port = UInt16(bigEndian: actual.sin_port)
         let loop = try EventLoop()
         self.loop = LoopBox(loop)
-        let started = Mailbox<Bool>()
+        let started = Handoff<Bool>()
         let box = self.loop
         Thread {
             let acceptor = Acceptor(fd: fd, loop: box.loop, context: context, limits: limits, log: log, onFrame: onFrame)
@@ -75,8 +71,8 @@ public final class TLSListener: Sendable {
     public func stop() { loop.loop.stop() }
 }
 
-/// A tiny one-shot handoff between threads.
-final class Mailbox<T: Sendable>: Sendable {
+/// A one-shot handoff of a value between threads (Node's `Mailbox` is the many-message queue).
+final class Handoff<T: Sendable>: Sendable {
     private let value = Mutex<T?>(nil)
     private let semaphore = DispatchSemaphore(value: 0)
     func post(_ v: T) {
