@@ -11,7 +11,7 @@ for s in Simulations/*.scenario; do
   echo "== $s"
   "$bin" simulate --seeds "$n" --scenario "$s" | tail -1 || status=1
 done
-for m in figure8 vote-without-log-check; do
+for m in figure8 vote-without-log-check stale-read; do
   echo "== mutant $m (must report violations)"
   if "$bin" simulate --seeds 2000 --mutant "$m" | tail -1 | grep -q ' 0 violations$'; then
     echo "mutant $m was NOT found"; status=1
