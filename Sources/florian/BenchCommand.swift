@@ -153,6 +153,7 @@ enum BusBench {
             boxes = (0..<3).map { _ in Mailbox<Job>() }
             let ids = (1...3).map { NodeID(UInt64($0)) }
             let started = Mailbox<String?>()
+            let deadlineForStart = nanos() + 30_000_000_000
             let counters = (0..<3).map { _ in IOCounters() }
             io = counters
             for k in 0..<3 {
@@ -168,10 +169,14 @@ enum BusBench {
                 threads.append(thread)
                 thread.start()
             }
-            for _ in 0..<3 {
-                var got = started.takeAll()
-                while got.isEmpty { got = started.takeAll() }
-                if let failure = got.compactMap({ $0 }).first { throw BenchError("cannot start a node: \(failure)") }
+            // takeAll may hand over several reports at once: count them, not the calls.
+            var reported = 0
+            while reported < 3 {
+                for report in started.takeAll(until: .now() + .seconds(30)) {
+                    if let failure = report { throw BenchError("cannot start a node: \(failure)") }
+                    reported += 1
+                }
+                guard reported == 3 || nanos() < deadlineForStart else { throw BenchError("nodes did not start within 30 s") }
             }
             // Wait for a leader, then create the topic.
             let deadline = nanos() + 10_000_000_000

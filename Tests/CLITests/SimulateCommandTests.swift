@@ -32,6 +32,10 @@ final class SimulateCommandTests: XCTestCase {
         p.standardOutput = out
         p.standardError = err
         try p.run()
+        // No command may hang the suite: past ten minutes it is killed (and the test fails).
+        let watchdog = DispatchWorkItem { if p.isRunning { p.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 600, execute: watchdog)
+        defer { watchdog.cancel() }
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
