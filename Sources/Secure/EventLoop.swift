@@ -12,43 +12,76 @@ protocol EventHandler: AnyObject {
     func writable()
 }
 
-/// A single-threaded epoll loop: many connections, no thread per connection. Everything it owns
-/// is touched only on its thread; other threads hand it work through `execute`.
-final class EventLoop {
+/// A single-threaded epoll loop: many connections, timers and posted jobs, no thread per
+/// connection. Everything it owns is touched only on its thread (the one that calls `run`);
+/// other threads reach it only through its `handle`.
+public final class EventLoop {
     private let epoll: Int32
-    private let wakeFD: Int32
     private var handlers: [Int32: EventHandler] = [:]
     private var timers: [(deadline: UInt64, id: UInt64, action: () -> Void)] = []
     private var nextTimer: UInt64 = 0
-    private let inbox = InboxQueue()
+    /// Work to do once the current batch of events is handled (e.g. one flush per connection
+    /// for all the frames queued on it in this iteration).
+    private var endOfIteration: [() -> Void] = []
+    /// What other threads may use: post jobs, stop.
+    public let handle: LoopHandle
 
-    /// A closure queue other threads may post to; the closures run on the loop's thread.
-    final class InboxQueue: Sendable {
+    /// The thread-safe side of an event loop: posts jobs to it and stops it. The eventfd that
+    /// wakes the loop belongs to the handle, so a handle outliving its loop only writes to a
+    /// descriptor it still owns.
+    public final class LoopHandle: Sendable {
         private let jobs = Mutex<[@Sendable () -> Void]>([])
-        let stopped = Mutex(false)
-        func post(_ job: @escaping @Sendable () -> Void) { jobs.withLock { $0.append(job) } }
+        private let stopped = Mutex(false)
+        let wakeFD: Int32
+
+        init() throws {
+            wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+            guard wakeFD >= 0 else { throw SocketError.system("eventfd", errno) }
+        }
+
+        deinit { close(wakeFD) }
+
+        /// Runs `job` on the loop's thread, after the events being handled now.
+        public func execute(_ job: @escaping @Sendable () -> Void) {
+            let wasEmpty = jobs.withLock { j in
+                defer { j.append(job) }
+                return j.isEmpty
+            }
+            if wasEmpty {
+                var one: UInt64 = 1
+                _ = write(wakeFD, &one, 8)
+            }
+        }
+
+        /// Ends `run` after the current iteration.
+        public func stop() {
+            stopped.withLock { $0 = true }
+            var one: UInt64 = 1
+            _ = write(wakeFD, &one, 8)
+        }
+
+        var isStopped: Bool { stopped.withLock { $0 } }
+
         func take() -> [@Sendable () -> Void] {
             jobs.withLock { j in
-                defer { j.removeAll() }
+                defer { j.removeAll(keepingCapacity: true) }
                 return j
             }
         }
     }
 
-    init() throws {
+    public init() throws {
+        handle = try LoopHandle()
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
-        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
-        guard epoll >= 0, wakeFD >= 0 else { throw SocketError.system("epoll/eventfd", errno) }
-        var ev = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(fd: wakeFD))
-        epoll_ctl(epoll, EPOLL_CTL_ADD, wakeFD, &ev)
+        guard epoll >= 0 else { throw SocketError.system("epoll_create1", errno) }
+        var ev = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(fd: handle.wakeFD))
+        epoll_ctl(epoll, EPOLL_CTL_ADD, handle.wakeFD, &ev)
     }
 
-    deinit {
-        close(epoll)
-        close(wakeFD)
-    }
+    deinit { close(epoll) }
 
-    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+    /// Monotonic nanoseconds.
+    public static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
     func register(_ h: EventHandler, writable: Bool) {
         handlers[h.fd] = h
@@ -72,41 +105,32 @@ final class EventLoop {
 
     /// Runs `action` on the loop after `nanoseconds`; returns an id for `cancel`.
     @discardableResult
-    func schedule(after nanoseconds: UInt64, _ action: @escaping () -> Void) -> UInt64 {
+    public func schedule(after nanoseconds: UInt64, _ action: @escaping () -> Void) -> UInt64 {
         nextTimer += 1
         timers.append((Self.now() + nanoseconds, nextTimer, action))
         return nextTimer
     }
 
-    func cancel(timer id: UInt64) { timers.removeAll { $0.id == id } }
+    public func cancel(timer id: UInt64) { timers.removeAll { $0.id == id } }
 
-    /// Runs `job` on the loop's thread (callable from any thread).
-    func execute(_ job: @escaping @Sendable () -> Void) {
-        inbox.post(job)
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
-    }
+    /// Runs `action` once the events of the current iteration are handled.
+    func atEndOfIteration(_ action: @escaping () -> Void) { endOfIteration.append(action) }
 
-    /// Ends `run` (callable from any thread).
-    func stop() {
-        inbox.stopped.withLock { $0 = true }
-        execute {}
-    }
-
-    /// The loop; returns after `stop`.
-    func run() {
+    /// The loop; returns after `handle.stop()`.
+    public func run() {
         var events = [epoll_event](repeating: epoll_event(), count: 256)
-        while !inbox.stopped.withLock({ $0 }) {
+        while !handle.isStopped {
             let now = Self.now()
             let nextDeadline = timers.map(\.deadline).min()
-            let timeoutMs = nextDeadline.map { $0 <= now ? 0 : Int32(min(100, ($0 - now) / 1_000_000 + 1)) } ?? 100
+            // No deadline: sleep until an event or a posted job (no idle wake-ups).
+            let timeoutMs = nextDeadline.map { $0 <= now ? 0 : Int32(min(60_000, ($0 - now + 999_999) / 1_000_000)) } ?? -1
             let n = epoll_wait(epoll, &events, Int32(events.count), timeoutMs)
             if n > 0 {
                 for k in 0..<Int(n) {
                     let fd = events[k].data.fd
-                    if fd == wakeFD {
+                    if fd == handle.wakeFD {
                         var value: UInt64 = 0
-                        _ = read(wakeFD, &value, 8)
+                        _ = read(handle.wakeFD, &value, 8)
                         continue
                     }
                     let flags = events[k].events
@@ -116,16 +140,26 @@ final class EventLoop {
                     }
                 }
             }
-            for job in inbox.take() { job() }
-            let t = Self.now()
-            let due = timers.filter { $0.deadline <= t }
-            if !due.isEmpty {
-                timers.removeAll { $0.deadline <= t }
-                for d in due { d.action() }
+            for job in handle.take() { job() }
+            if !timers.isEmpty {
+                let t = Self.now()
+                if timers.contains(where: { $0.deadline <= t }) {
+                    let due = timers.filter { $0.deadline <= t }.sorted { $0.deadline < $1.deadline }
+                    timers.removeAll { $0.deadline <= t }
+                    for d in due { d.action() }
+                }
+            }
+            while !endOfIteration.isEmpty {
+                let actions = endOfIteration
+                endOfIteration.removeAll()
+                for a in actions { a() }
             }
         }
     }
 }
+
+@available(*, unavailable)
+extension EventLoop: Sendable {}
 
 public enum SocketError: Error, CustomStringConvertible {
     case system(String, Int32)
