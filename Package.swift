@@ -19,9 +19,11 @@ let package = Package(
         .target(name: "CEpoll"),
         .target(name: "Secure", dependencies: ["COpenSSL", "CEpoll", "Wire"]),
         .target(name: "Simulator", dependencies: ["Consensus", "Bus", "Wire"]),
-        // The node process's runtime: threads, mailboxes, storage IO (mesh and endpoints later).
-        .target(name: "Node", dependencies: ["Consensus", "Bus", "Store"]),
-        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire"]),
+        // The node process: the bus on the SQLite log, the mTLS mesh, the client endpoint.
+        // The client side of the node protocol (Protocols/client.md): codec and the Swift client.
+        .target(name: "Client", dependencies: ["Bus", "Secure", "Wire"]),
+        .target(name: "Node", dependencies: ["Consensus", "Bus", "Store", "Secure", "Client", "Wire"]),
+        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire", "Client", "CEpoll"]),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus"]),

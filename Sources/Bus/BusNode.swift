@@ -94,6 +94,13 @@ public final class BusNode {
         } catch {
             return done(.failure(.invalid(error)))
         }
+        submit(envelope: envelope, done: done)
+    }
+
+    /// Proposes a command built elsewhere (a follower forwarding its client's command to the
+    /// leader); `done` gets the outcome recorded for the envelope's (sender, id).
+    public func submit(envelope: CommandEnvelope, done: @escaping (Result<CommandOutcome, BusNodeError>) -> Void) {
+        let (sender, id) = (envelope.sender, envelope.id)
         replica.propose(envelope.encode()) { [weak self] result in
             switch result {
             case .failure(let e):
@@ -106,6 +113,9 @@ public final class BusNode {
             }
         }
     }
+
+    /// The state clock (milliseconds since the Unix epoch) this node stamps on commands.
+    public var now: UInt64 { clock() }
 
     public func submit(_ command: BusCommand, id: CommandID, sender: String,
                        done: @escaping (Result<CommandOutcome, BusNodeError>) -> Void) {

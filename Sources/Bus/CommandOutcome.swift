@@ -201,3 +201,20 @@ extension FieldReader {
         }
     }
 }
+
+extension CommandOutcome {
+    /// The outcome as bytes (the same canonical form the dedup table keeps), for clients.
+    public func encoded() -> [UInt8] {
+        var w = ByteWriter()
+        encode(into: &w)
+        return w.bytes
+    }
+
+    /// Parses `encoded()`'s bytes; refuses anything else.
+    public static func decode(_ bytes: [UInt8]) throws(BusError) -> CommandOutcome {
+        var r = FieldReader(bytes, format: "command outcome")
+        let outcome = try decode(from: &r)
+        try r.finish()
+        return outcome
+    }
+}

@@ -125,6 +125,12 @@ public struct Raft: Sendable {
     public func term(at index: UInt64) -> UInt64? { log.term(at: index) }
     public func entry(at index: UInt64) -> Entry? { log.entry(at: index) }
     public var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
+    /// Leader only: the highest index known to match `node`'s log (nil on followers or for a
+    /// node that is no voter).
+    public func matchIndex(of node: NodeID) -> UInt64? {
+        guard role == .leader, let k = config.voters.firstIndex(of: node), k < progress.count else { return nil }
+        return node == id ? durable.index : progress[k].match
+    }
     private var quorum: Int { config.quorum }
     private var id: NodeID { config.id }
     private var isVoter: Bool { config.voters.contains(id) }

@@ -23,6 +23,8 @@ public final class EventLoop {
     /// Work to do once the current batch of events is handled (e.g. one flush per connection
     /// for all the frames queued on it in this iteration).
     private var endOfIteration: [() -> Void] = []
+    /// Called on every iteration after posted jobs (an owner drains its own queues here).
+    public var everyIteration: (() -> Void)?
     /// What other threads may use: post jobs, stop.
     public let handle: LoopHandle
 
@@ -141,6 +143,7 @@ public final class EventLoop {
                 }
             }
             for job in handle.take() { job() }
+            everyIteration?()
             if !timers.isEmpty {
                 let t = Self.now()
                 if timers.contains(where: { $0.deadline <= t }) {

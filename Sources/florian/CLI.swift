@@ -59,6 +59,19 @@ extension CommandLine {
         usage: florian <command> [options]
 
         commands:
+          node --config FILE
+                   run one node of a cluster (mesh and client listeners over mTLS, log in SQLite);
+                   samples in ops/config/; stops on SIGTERM/SIGINT
+          demo [--dir DIR] [--no-console]
+                   a 3-node cluster of child processes on loopback with a throw-away PKI in DIR
+                   (default: a new temporary directory); writes DIR/cluster.json, prints 'ready',
+                   stops its children on Ctrl-C / SIGTERM
+          chaos kill-test [--seconds N] [--rate R] [--dir DIR]
+                   3 node processes, a client publishing R/s with unique ids, a random node killed
+                   (SIGKILL) and restarted every 3–8 s; last line 'kill-test: acked A, lost L, …'
+          chaos failover-test [--kills K] [--dir DIR]
+                   kills the leader K times, each time from the kill to the next commit seen;
+                   last line 'failover-test: kills K, p50 …, p99 …, max …, lost L'
           simulate --seeds N [--start S] [--scenario FILE] [--mutant NAME] [--workers W]
                    run N seeds (S, S+1, …) of the deterministic cluster simulator; the last line is
                    'simulate: N seeds, V violations' and the exit status is 0 only when V is 0
@@ -67,6 +80,9 @@ extension CommandLine {
           bench bus [--seconds S] [--payload BYTES] [--dir DIR] [--pipeline N]
                    3-node in-process cluster on SQLite with fsync: commits/s and latency at 1 and
                    64 in flight, against the single-node SQLite fsync rate; last line 'bench bus: …'
+          bench cluster [--seconds S] [--idle-seconds S] [--payload BYTES]
+                   3 node processes over mTLS on loopback: publishes/s and p50/p99 at 1 and 64 in
+                   flight, idle CPU of the cluster, RSS per node
           bench tls [--seconds S]
                    mutual TLS 1.3 handshakes/s and bulk MB/s over loopback, beside openssl s_time
                    and openssl speed from the same run (use taskset -c 0 for one core)
@@ -87,6 +103,9 @@ extension CommandLine {
             case "simulate": return try simulate(Array(args.dropFirst()))
             case "bench": return try bench(Array(args.dropFirst()))
             case "pki": return try pki(Array(args.dropFirst()))
+            case "node": return try node(Array(args.dropFirst()))
+            case "demo": return try demo(Array(args.dropFirst()))
+            case "chaos": return try chaos(Array(args.dropFirst()))
             case "help", "--help", "-h":
                 print(usage)
                 return 0
@@ -100,4 +119,9 @@ extension CommandLine {
             return 1
         }
     }
+}
+
+/// Prints a line to stdout at once (unbuffered: scripts and tests wait for lines like `ready`).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -1,0 +1,190 @@
+import Bus
+import Client
+import Consensus
+import Foundation
+import Secure
+import Wire
+
+/// One Florian node process: the bus replica, its SQLite log on an IO thread, the mesh to its
+/// peers and the client endpoint, all driven by one event loop thread. `run` blocks until `stop`.
+public final class NodeServer {
+    public let config: NodeConfig
+    let loop: EventLoop
+    let bus: BusNode
+    let mesh: Mesh
+    private let storage: ThreadedLogStorage
+    private let completions = Mailbox<StorageCompletion>()
+    private var meshServer: TLSServer!
+    private var clientServer: TLSServer!
+    let log: (String) -> Void
+    private var tickTimer: UInt64?
+    private var lastRole: Consensus.Role = .follower
+    private var lastLeader: NodeID?
+
+    private struct StorageCompletion: Sendable {
+        var token: UInt64
+        var error: String?
+    }
+
+    /// Opens the log (refusing a corrupt one), binds both listeners and connects to the peers.
+    /// Call on the thread that will call `run`.
+    public init(config: NodeConfig, log: @escaping (String) -> Void) throws {
+        self.config = config
+        self.log = log
+        let loop = try EventLoop()
+        self.loop = loop
+        try FileManager.default.createDirectory(atPath: config.data, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let completions = self.completions
+        let handle = loop.handle
+        storage = try ThreadedLogStorage(path: config.data + "/log.sqlite") { token, error in
+            completions.post(StorageCompletion(token: token, error: error))
+            handle.execute {}
+        }
+        func tls(_ roles: Set<Secure.Role>, _ side: TLSContext.Side) throws -> TLSContext {
+            try TLSContext(TLSConfiguration(caFile: config.tls.ca, certificateFile: config.tls.cert, keyFile: config.tls.key,
+                                            crlFile: config.tls.crl, acceptedRoles: roles), side: side)
+        }
+        let meshServerContext = try tls([.node], .server)
+        let meshClientContext = try tls([.node], .client)
+        let clientContext = try tls(ClientSession.acceptedRoles, .server)
+        var generator = SystemRandomNumberGenerator()
+        let seed = generator.next()
+        mesh = Mesh(config: config, loop: loop, dialContext: meshClientContext, seed: seed, log: log)
+        let timing = config.timing ?? NodeConfig.Timing()
+        var raft = RaftConfig(id: NodeID(config.node), voters: config.members.map { NodeID($0.id) })
+        raft.electionTicks = timing.electionTicks
+        raft.heartbeatTicks = timing.heartbeatTicks
+        bus = try BusNode(config: raft, storage: storage, transport: mesh, random: Xoshiro256(seed: seed ^ 0x9E37_79B9_7F4A_7C15),
+                          snapshots: SnapshotPolicy(every: config.snapshotEvery ?? 10_000, trailing: 1_000),
+                          clock: { UInt64(Date().timeIntervalSince1970 * 1000) })
+        mesh.onMessages = { [unowned self] messages in
+            for m in messages { self.bus.receive(m) }
+        }
+        mesh.onForward = { [unowned self] envelope, reply in self.submitAsLeader(envelope, reply: reply) }
+        loop.everyIteration = { [unowned self] in self.drainCompletions() }
+        meshServer = try TLSServer(loop: loop, context: meshServerContext, host: config.me.mesh.host, port: config.me.mesh.port,
+                                   limits: Mesh.limits, log: { _ in }) { [unowned self] c in self.mesh.accept(c) }
+        clientServer = try TLSServer(loop: loop, context: clientContext, host: config.me.client.host, port: config.me.client.port,
+                                     log: log) { [unowned self] c in ClientSession(node: self, peer: c.peer!) }
+        mesh.start()
+        scheduleTick(every: UInt64(timing.tickMillis) * 1_000_000)
+        log("node \(config.node) (\(config.me.name)) of cluster '\(config.cluster)': mesh \(config.me.mesh), client \(config.me.client), log \(config.data)/log.sqlite")
+    }
+
+    /// The thread-safe handle: `stop()` from a signal handler or another thread.
+    public var handle: EventLoop.LoopHandle { loop.handle }
+
+    /// Runs the node until `handle.stop()`, then closes connections and the log.
+    public func run() {
+        loop.run()
+        meshServer.stop()
+        clientServer.stop()
+        mesh.stop()
+        log("node \(config.node) stopped")
+    }
+
+    private func scheduleTick(every interval: UInt64) {
+        tickTimer = loop.schedule(after: interval) { [unowned self] in
+            self.bus.tick()
+            self.noteLeadership()
+            self.scheduleTick(every: interval)
+        }
+    }
+
+    private func drainCompletions() {
+        for c in completions.takeAll(until: .now()) { storage.completed(token: c.token, error: c.error) }
+        noteLeadership()
+    }
+
+    private func noteLeadership() {
+        let raft = bus.replica.raft
+        if raft.role != lastRole || raft.leader != lastLeader {
+            if raft.role == .leader && lastRole != .leader { log("became leader in term \(raft.term)") }
+            else if raft.leader != lastLeader, let l = raft.leader, l.rawValue != config.node { log("leader is node \(l.rawValue) (term \(raft.term))") }
+            lastRole = raft.role
+            lastLeader = raft.leader
+        }
+        if let halt = bus.replica.haltReason, tickTimer != nil {
+            log("HALTED: \(halt)")
+            if let t = tickTimer { loop.cancel(timer: t) }
+            tickTimer = nil
+        }
+    }
+
+    // MARK: - Commands
+
+    /// Why a replica error stops a command, as the client protocol says it.
+    func failure(_ e: BusNodeError) -> RequestFailure {
+        switch e {
+        case .replica(.notLeader(let leader)):
+            return unavailable(leader: leader, "this node does not lead")
+        case .replica(.dropped):
+            return RequestFailure(code: .unavailable, reason: "leadership changed before the command committed; retry with the same id")
+        case .replica(.halted(let reason)):
+            return RequestFailure(code: .halted, reason: reason)
+        case .replica(.entryTooLarge(let size, let limit)):
+            return RequestFailure(code: .invalid, reason: "command of \(size) bytes over the limit of \(limit)")
+        case .replica(.readUnavailable):
+            return unavailable(leader: bus.replica.raft.leader, "no leader could confirm a read index")
+        case .replica(.timedOut):
+            return RequestFailure(code: .timedOut, reason: "no answer in time; retry")
+        case .invalid(let b):
+            return RequestFailure(code: .invalid, reason: "\(b)")
+        case .rejected(let r):
+            return RequestFailure(code: .invalid, reason: "\(r)")
+        case .outcomeUnknown:
+            return RequestFailure(code: .timedOut, reason: "committed, but the outcome is no longer recorded")
+        }
+    }
+
+    func unavailable(leader: NodeID?, _ reason: String) -> RequestFailure {
+        guard let leader, let m = config.members.first(where: { $0.id == leader.rawValue }) else {
+            return RequestFailure(code: .unavailable, reason: "no leader elected yet; retry")
+        }
+        return RequestFailure(code: .unavailable, leader: m.id, leaderAddress: m.client.description, reason: reason)
+    }
+
+    /// Runs a command here if this node leads, else forwards it to the leader over the mesh.
+    func submit(_ envelope: CommandEnvelope, reply: @escaping (Result<[UInt8], RequestFailure>) -> Void) {
+        let raft = bus.replica.raft
+        if raft.role == .leader { return submitAsLeader(envelope, reply: reply) }
+        guard let leader = raft.leader else { return reply(.failure(unavailable(leader: nil, "no leader"))) }
+        mesh.forward(envelope, to: leader.rawValue, done: reply)
+    }
+
+    /// Proposes a command (from a local client or forwarded by a peer) on this node, which must lead.
+    func submitAsLeader(_ envelope: CommandEnvelope, reply: @escaping (Result<[UInt8], RequestFailure>) -> Void) {
+        bus.submit(envelope: envelope) { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .success(let outcome): reply(.success(outcome.encoded()))
+            case .failure(let e): reply(.failure(self.failure(e)))
+            }
+        }
+    }
+
+    // MARK: - Status
+
+    func status() -> ClusterStatus {
+        let raft = bus.replica.raft
+        let now = EventLoop.now()
+        let members = config.members.map { m -> MemberStatus in
+            let isSelf = m.id == config.node
+            let match = raft.matchIndex(of: NodeID(m.id))
+            return MemberStatus(id: m.id, name: m.name, client: m.client.description,
+                                link: isSelf ? "self" : (mesh.isUp(m.id) ? "up" : "down"),
+                                lastHeardMillis: isSelf ? 0 : mesh.lastHeard[m.id].map { (now - $0) / 1_000_000 },
+                                match: match, lag: match.map { raft.lastIndex > $0 ? raft.lastIndex - $0 : 0 })
+        }
+        let role: String = switch raft.role {
+        case .leader: "leader"
+        case .follower: "follower"
+        case .candidate: "candidate"
+        case .preCandidate: "precandidate"
+        }
+        return ClusterStatus(node: config.node, role: role, term: raft.term, leader: raft.leader?.rawValue ?? 0,
+                             commitIndex: raft.commitIndex, appliedIndex: bus.replica.appliedIndex, lastIndex: raft.lastIndex,
+                             halted: bus.replica.haltReason, members: members)
+    }
+}

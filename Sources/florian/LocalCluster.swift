@@ -1,0 +1,185 @@
+import Client
+import Foundation
+import Node
+import Secure
+
+/// A cluster of `florian node` child processes on loopback with a throw-away PKI: used by
+/// `florian demo`, the chaos tests and `bench cluster`. Everything lives in `dir`: pki/, one
+/// config, data directory and log per node, cluster.json.
+final class LocalCluster {
+    let dir: URL
+    let name: String
+    let members: [NodeConfig.Member]
+    private(set) var processes: [UInt64: Process] = [:]
+    let pki: PKIDirectory
+    static let operatorName = "disponent-demo"
+    static let gatewayName = "gateway-demo"
+    static let partnerName = "partner-thw"
+    static let partnerOrg = "THW Ortsverband Frankfurt"
+
+    /// Creates the PKI and the node configs (ports chosen free on 127.0.0.1).
+    init(dir: URL, nodes: Int = 3, name: String = "florian-local", timing: NodeConfig.Timing? = nil) throws {
+        self.dir = dir
+        self.name = name
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        pki = PKIDirectory(dir.appendingPathComponent("pki").path)
+        try pki.initialise()
+        var members: [NodeConfig.Member] = []
+        let ports = try Self.freePorts(2 * nodes)
+        for k in 1...nodes {
+            try pki.issue(role: .node, name: "node\(k)")
+            members.append(NodeConfig.Member(id: UInt64(k), name: "node\(k)", mesh: Endpoint(host: "127.0.0.1", port: ports[2 * k - 2]),
+                                             client: Endpoint(host: "127.0.0.1", port: ports[2 * k - 1])))
+        }
+        try pki.issue(role: .operator, name: Self.operatorName)
+        try pki.issue(role: .gateway, name: Self.gatewayName)
+        try pki.issue(role: .partner, name: Self.partnerName, organisation: Self.partnerOrg)
+        self.members = members
+        for m in members {
+            let config = NodeConfig(cluster: name, node: m.id, data: "data/node\(m.id)",
+                                    tls: .init(ca: "pki/ca.crt", crl: "pki/crl.pem", cert: "pki/\(m.name).crt", key: "pki/\(m.name).key"),
+                                    members: members, timing: timing)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(config).write(to: configURL(m.id))
+        }
+    }
+
+    func configURL(_ id: UInt64) -> URL { dir.appendingPathComponent("node\(id).json") }
+    func logURL(_ id: UInt64) -> URL { dir.appendingPathComponent("node\(id).log") }
+    var pkiPath: String { pki.url.path }
+
+    /// Ports the kernel hands out for port 0, released again (another process could take one
+    /// before the node binds it; the node then fails loudly).
+    static func freePorts(_ count: Int) throws -> [UInt16] {
+        var fds: [Int32] = [], ports: [UInt16] = []
+        defer { fds.forEach { close($0) } }
+        for _ in 0..<count {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            fds.append(fd)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let ok = withUnsafeMutablePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+            }
+            guard ok else { throw SocketError.system("bind 127.0.0.1:0", errno) }
+            ports.append(UInt16(bigEndian: addr.sin_port))
+        }
+        return ports
+    }
+
+    static var executable: URL {
+        URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+    }
+
+    /// Starts node `id` (its output appended to its log file); it dies with this process.
+    func start(_ id: UInt64) throws {
+        let p = Process()
+        p.executableURL = Self.executable
+        p.arguments = ["node", "--config", configURL(id).path]
+        var env = ProcessInfo.processInfo.environment
+        env["FLORIAN_DIE_WITH_PARENT"] = "1"
+        p.environment = env
+        if !FileManager.default.fileExists(atPath: logURL(id).path) {
+            FileManager.default.createFile(atPath: logURL(id).path, contents: nil)
+        }
+        let log = try FileHandle(forWritingTo: logURL(id))
+        log.seekToEndOfFile()
+        p.standardOutput = log
+        p.standardError = log
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        processes[id] = p
+    }
+
+    func startAll() throws { for m in members { try start(m.id) } }
+
+    /// Sends `signal` to node `id` and waits for it to exit.
+    func kill(_ id: UInt64, signal: Int32 = SIGKILL) {
+        guard let p = processes.removeValue(forKey: id) else { return }
+        if p.isRunning { Glibc.kill(p.processIdentifier, signal) }
+        p.waitUntilExit()
+    }
+
+    func pid(_ id: UInt64) -> Int32? { processes[id].map(\.processIdentifier) }
+
+    func isRunning(_ id: UInt64) -> Bool { processes[id]?.isRunning ?? false }
+
+    /// Stops every node (SIGTERM, then SIGKILL after 5 s).
+    func stopAll() {
+        for p in processes.values where p.isRunning { Glibc.kill(p.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(5)
+        for p in processes.values {
+            while p.isRunning && Date() < deadline { usleep(20_000) }
+            if p.isRunning { Glibc.kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+        }
+        processes.removeAll()
+    }
+
+    // MARK: - Clients
+
+    func tls(_ identity: String) throws -> TLSContext {
+        try TLSContext(TLSConfiguration.fromPKI(directory: pkiPath, name: identity, accepting: [.node]), side: .client)
+    }
+
+    /// A client for the whole cluster (follows the leader), as the demo operator.
+    func client(options: FlorianClient.Options = FlorianClient.Options()) throws -> FlorianClient {
+        try FlorianClient(nodes: members.map(\.client.description), tls: try tls(Self.operatorName), options: options)
+    }
+
+    /// A client that stays on node `id` (reads that node's own copy).
+    func client(node id: UInt64, timeout: Duration = .seconds(5)) throws -> FlorianClient {
+        var o = FlorianClient.Options()
+        o.followLeader = false
+        o.requestTimeout = timeout
+        return try FlorianClient(nodes: [members.first { $0.id == id }!.client.description], tls: try tls(Self.operatorName), options: o)
+    }
+
+    /// Waits until a node reports a leader that every running node agrees on.
+    func waitForLeader(timeout: TimeInterval = 30) throws -> ClusterStatus {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = "no answer"
+        while Date() < deadline {
+            var statuses: [ClusterStatus] = []
+            for m in members where isRunning(m.id) {
+                let c = try client(node: m.id, timeout: .seconds(1))
+                defer { c.close() }
+                do { statuses.append(try c.status()) } catch { last = "node \(m.id): \(error)" }
+            }
+            let running = members.filter { isRunning($0.id) }.count
+            if statuses.count == running, let leader = statuses.first?.leader, leader != 0,
+               statuses.allSatisfy({ $0.leader == leader }), let s = statuses.first(where: { $0.node == leader }) {
+                return s
+            }
+            if let s = statuses.first { last = "node \(s.node): leader \(s.leader), term \(s.term)" }
+            usleep(50_000)
+        }
+        throw RequestFailure(code: .unavailable, reason: "no leader within \(Int(timeout)) s (\(last))")
+    }
+
+    /// `cluster.json`: listeners per node, CA, CRL, the demo credentials.
+    func writeClusterFile() throws -> URL {
+        func cred(_ name: String) -> [String: String] {
+            ["cert": pki.url.appendingPathComponent("\(name).crt").path, "key": pki.url.appendingPathComponent("\(name).key").path, "name": name]
+        }
+        var partner = cred(Self.partnerName)
+        partner["org"] = Self.partnerOrg
+        let json: [String: Any] = [
+            "cluster": name,
+            "nodes": members.map { m -> [String: Any] in
+                ["id": m.id, "name": m.name, "mesh": m.mesh.description, "client": m.client.description,
+                 "config": configURL(m.id).path, "log": logURL(m.id).path]
+            },
+            "ca": pki.url.appendingPathComponent("ca.crt").path,
+            "crl": pki.url.appendingPathComponent("crl.pem").path,
+            "credentials": ["operator": cred(Self.operatorName), "partner": partner, "gateway": cred(Self.gatewayName)],
+        ]
+        let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        let url = dir.appendingPathComponent("cluster.json")
+        try data.write(to: url)
+        return url
+    }
+}
