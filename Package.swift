@@ -32,8 +32,11 @@ let package = Package(
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Consensus", "Bus"]),
         .testTarget(name: "SecureTests", dependencies: ["Secure", "Wire"]),
         .testTarget(name: "ClusterTests", dependencies: ["Bus", "Store", "Consensus"]),
+        .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
+        // Node processes' runtime in-process: 3 NodeServers on threads, over real mTLS sockets.
+        .testTarget(name: "NodeTests", dependencies: ["Node", "Client", "Secure", "Bus", "Wire"]),
         // Runs the release binary (`swift build -c release` first): seeds, mutants, trace hashes.
-        .testTarget(name: "CLITests"),
+        .testTarget(name: "CLITests", dependencies: ["Client", "Secure", "Wire"]),
     ],
     swiftLanguageModes: [.v6]
 )

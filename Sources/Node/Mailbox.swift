@@ -17,6 +17,14 @@ public final class Mailbox<Job: Sendable>: Sendable {
         if wasEmpty { wakeup.signal() }
     }
 
+    /// Takes every job queued now, oldest first, without waiting.
+    public func takeNow() -> [Job] {
+        jobs.withLock { queue in
+            defer { queue.removeAll(keepingCapacity: true) }
+            return queue
+        }
+    }
+
     /// Waits until there are jobs or `deadline` passes, then takes every job, oldest first
     /// (empty on timeout).
     public func takeAll(until deadline: DispatchTime = .distantFuture) -> [Job] {

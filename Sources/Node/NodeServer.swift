@@ -72,6 +72,15 @@ public final class NodeServer {
         log("node \(config.node) (\(config.me.name)) of cluster '\(config.cluster)': mesh \(config.me.mesh), client \(config.me.client), log \(config.data)/log.sqlite")
     }
 
+    /// Builds the node's TLS contexts once: throws what is wrong with the CA, CRL, certificate
+    /// or key (`florian node --check`).
+    public static func checkTLS(_ config: NodeConfig) throws {
+        for side in [TLSContext.Side.server, .client] {
+            _ = try TLSContext(TLSConfiguration(caFile: config.tls.ca, certificateFile: config.tls.cert, keyFile: config.tls.key,
+                                                crlFile: config.tls.crl, acceptedRoles: [.node]), side: side)
+        }
+    }
+
     /// The thread-safe handle: `stop()` from a signal handler or another thread.
     public var handle: EventLoop.LoopHandle { loop.handle }
 
@@ -93,7 +102,7 @@ public final class NodeServer {
     }
 
     private func drainCompletions() {
-        for c in completions.takeAll(until: .now()) { storage.completed(token: c.token, error: c.error) }
+        for c in completions.takeNow() { storage.completed(token: c.token, error: c.error) }
         noteLeadership()
     }
 

@@ -85,6 +85,8 @@ public final class FrameConnection: EventHandler {
         }
         let c = FrameConnection(fd: fd, session: session, loop: loop, limits: limits, connecting: true, log: log)
         c.delegate = delegate
+        // Writable = connected; the first write-out afterwards drops the interest again.
+        c.waitingToWrite = true
         loop.register(c, writable: true)
         c.startHandshakeTimer()
         return c

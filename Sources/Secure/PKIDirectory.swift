@@ -9,7 +9,7 @@ import Foundation
 ///
 /// Every key file is created with mode 0600 and never overwritten; a CA key readable by others
 /// is refused.
-public struct PKIDirectory {
+public struct PKIDirectory: Sendable {
     public let url: URL
     public static let defaultOrganisation = "Branddirektion Frankfurt am Main"
 

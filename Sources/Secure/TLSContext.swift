@@ -59,8 +59,9 @@ public enum TLSSetupError: Error, CustomStringConvertible {
 public final class TLSContext: @unchecked Sendable {
     let handle: OpaquePointer
     public let configuration: TLSConfiguration
-    /// The CRL file's modification time when this context was built (to notice a new CRL).
-    public let crlModified: Date?
+    /// The CRL file's modification time (ns since the epoch) when this context was built, to
+    /// notice a new CRL.
+    public let crlModified: Int?
     private let policy: Unmanaged<RolePolicy>
     private let tls12Only: Bool
 
@@ -90,9 +91,7 @@ public final class TLSContext: @unchecked Sendable {
         handle = ctx
         self.configuration = configuration
         policy = Unmanaged.passRetained(RolePolicy(configuration.acceptedRoles))
-        crlModified = configuration.crlFile.flatMap {
-            (try? FileManager.default.attributesOfItem(atPath: $0)[.modificationDate]) as? Date
-        }
+        crlModified = configuration.crlFile.flatMap(Self.modificationTime)
         do {
             try configure(ctx, side: side)
         } catch {
@@ -100,6 +99,13 @@ public final class TLSContext: @unchecked Sendable {
             policy.release()
             throw error
         }
+    }
+
+    /// A file's modification time in ns (one `stat`, cheap enough to poll every second).
+    public static func modificationTime(_ path: String) -> Int? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return info.st_mtim.tv_sec * 1_000_000_000 + info.st_mtim.tv_nsec
     }
 
     deinit {

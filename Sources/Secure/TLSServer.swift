@@ -67,8 +67,7 @@ public final class TLSServer: EventHandler {
         crlTimer = loop.schedule(after: 1_000_000_000) { [weak self] in
             guard let self, !self.stopped else { return }
             if let crl = self.context.configuration.crlFile,
-               let modified = (try? FileManager.default.attributesOfItem(atPath: crl)[.modificationDate]) as? Date,
-               modified != self.context.crlModified {
+               let modified = TLSContext.modificationTime(crl), modified != self.context.crlModified {
                 do {
                     self.context = try TLSContext(self.context.configuration, side: .server)
                     self.log("CRL \(crl) changed: reloaded")

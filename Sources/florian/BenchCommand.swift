@@ -13,7 +13,8 @@ extension CommandLine {
     /// rate measured in the same run.
     static func bench(_ raw: [String]) throws -> Int32 {
         if raw.first == "tls" { return try benchTLS(Array(raw.dropFirst())) }
-        guard raw.first == "bus" else { throw UsageError("bench needs a target: bench bus | bench tls") }
+        if raw.first == "cluster" { return try benchCluster(Array(raw.dropFirst())) }
+        guard raw.first == "bus" else { throw UsageError("bench needs a target: bench bus | bench cluster | bench tls") }
         var args = try Arguments(Array(raw.dropFirst()), booleans: [])
         let seconds = Double(try args.uint("seconds") ?? 5)
         let payload = Int(try args.uint("payload") ?? 256)

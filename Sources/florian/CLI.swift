@@ -59,7 +59,7 @@ extension CommandLine {
         usage: florian <command> [options]
 
         commands:
-          node --config FILE
+          node --config FILE [--check]
                    run one node of a cluster (mesh and client listeners over mTLS, log in SQLite);
                    samples in ops/config/; stops on SIGTERM/SIGINT
           demo [--dir DIR] [--no-console]

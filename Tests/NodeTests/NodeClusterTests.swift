@@ -1,0 +1,226 @@
+import Bus
+import Client
+import Foundation
+import Node
+import Secure
+import Synchronization
+import Wire
+import XCTest
+
+/// Three `NodeServer`s in this process, each on its own thread, over real mTLS sockets on
+/// loopback: the client protocol, forwarding by followers, subscriptions, and the mesh's and
+/// the client listener's refusals.
+final class NodeClusterTests: XCTestCase {
+    static let dir = FileManager.default.temporaryDirectory.appendingPathComponent("florian-node-tests-\(getpid())")
+    static let pki = PKIDirectory(dir.appendingPathComponent("pki").path)
+    nonisolated(unsafe) static var members: [NodeConfig.Member] = []
+    nonisolated(unsafe) static var handles: [UInt64: EventLoop.LoopHandle] = [:]
+    nonisolated(unsafe) static var configs: [UInt64: NodeConfig] = [:]
+
+    override class func setUp() {
+        super.setUp()
+        try? FileManager.default.removeItem(at: dir)
+        do {
+            try pki.initialise()
+            for k in 1...3 { try pki.issue(role: .node, name: "node\(k)") }
+            try pki.issue(role: .node, name: "impostor")
+            try pki.issue(role: .operator, name: "anna")
+            try pki.issue(role: .analyst, name: "ben")
+            try pki.issue(role: .partner, name: "thw", organisation: "THW")
+            var ports: [UInt16] = []
+            for _ in 0..<6 { ports.append(try freePort()) }
+            members = (1...3).map { k in
+                NodeConfig.Member(id: UInt64(k), name: "node\(k)", mesh: Endpoint(host: "127.0.0.1", port: ports[2 * k - 2]),
+                                  client: Endpoint(host: "127.0.0.1", port: ports[2 * k - 1]))
+            }
+            for m in members { try start(m.id) }
+        } catch {
+            XCTFail("cluster setup: \(error)")
+        }
+    }
+
+    override class func tearDown() {
+        for h in handles.values { h.stop() }
+        Thread.sleep(forTimeInterval: 0.3)
+        try? FileManager.default.removeItem(at: dir)
+        super.tearDown()
+    }
+
+    static func freePort() throws -> UInt16 {
+        // A listener on port 0 tells us a free port; it is released at once.
+        let ctx = try TLSContext(.fromPKI(directory: pki.url.path, name: "node1", accepting: [.node]), side: .server)
+        let l = try TLSListener(context: ctx) { _, _ in nil }
+        defer { l.stop() }
+        return l.port
+    }
+
+    static func start(_ id: UInt64) throws {
+        let p = pki.url.path
+        let config = NodeConfig(cluster: "test", node: id, data: dir.appendingPathComponent("data\(id)").path,
+                                tls: .init(ca: p + "/ca.crt", crl: p + "/crl.pem", cert: p + "/node\(id).crt", key: p + "/node\(id).key"),
+                                members: members)
+        configs[id] = config
+        let started = Handoff<Result<EventLoop.LoopHandle, ConfigError>>()
+        Thread {
+            do {
+                let server = try NodeServer(config: config, log: { _ in })
+                started.post(.success(server.handle))
+                server.run()
+            } catch {
+                started.post(.failure(ConfigError("\(error)")))
+            }
+        }.start()
+        handles[id] = try started.wait()!.get()
+    }
+
+    func tls(_ name: String, accepting: Set<Secure.Role> = [.node]) throws -> TLSContext {
+        try TLSContext(.fromPKI(directory: Self.pki.url.path, name: name, accepting: accepting), side: .client)
+    }
+
+    func client(_ nodes: [UInt64] = [1, 2, 3], as name: String = "anna", follow: Bool = true) throws -> FlorianClient {
+        var o = FlorianClient.Options()
+        o.followLeader = follow
+        o.requestTimeout = .seconds(15)
+        return try FlorianClient(nodes: nodes.map { id in Self.members.first { $0.id == id }!.client.description }, tls: try tls(name), options: o)
+    }
+
+    func leader() throws -> UInt64 {
+        let c = try client([1], follow: false)
+        defer { c.close() }
+        for _ in 0..<200 {
+            if let s = try? c.status(), s.leader != 0 { return s.leader }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw RequestFailure(code: .unavailable, reason: "no leader")
+    }
+
+    func testAFollowerForwardsPublishesAndEveryNodeServesThem() throws {
+        let leader = try leader()
+        let follower = [1, 2, 3].first { $0 != leader }!
+        let c = try client([follower], follow: false)
+        defer { c.close() }
+        try c.createTopic("fwd", commandID: "fwd-topic")
+        var offsets: [UInt64] = []
+        for k in 0..<20 { offsets.append(try c.publish(topic: "fwd", payload: Array("m\(k)".utf8), commandID: "fwd-\(k)")) }
+        XCTAssertEqual(offsets, Array(0..<20))
+        // A retried id is applied once and answers with the first outcome.
+        XCTAssertEqual(try c.publish(topic: "fwd", payload: Array("other".utf8), commandID: "fwd-3"), 3)
+        let page = try c.read(topic: "fwd", from: 0, limit: 100, linearizable: true)
+        XCTAssertEqual(page.messages.map { String(decoding: $0.payload, as: UTF8.self) }, (0..<20).map { "m\($0)" })
+        XCTAssertEqual(Set(page.messages.map(\.sender)), ["operator:anna"], "the log records the certificate identity")
+        for id: UInt64 in [1, 2, 3] {
+            let direct = try client([id], follow: false)
+            defer { direct.close() }
+            XCTAssertEqual(try direct.read(topic: "fwd", from: 0, limit: 100, linearizable: true).messages.count, 20, "node \(id)")
+        }
+    }
+
+    func testStatusNamesTheLeaderAndEveryMember() throws {
+        let leader = try leader()
+        let c = try client()
+        defer { c.close() }
+        var s = try c.status()
+        for _ in 0..<100 where s.members.contains(where: { $0.link == "down" }) {
+            Thread.sleep(forTimeInterval: 0.05)
+            s = try c.status()
+        }
+        XCTAssertEqual(s.node, leader, "the client follows the leader")
+        XCTAssertEqual(s.role, "leader")
+        XCTAssertEqual(s.members.map(\.id), [1, 2, 3])
+        XCTAssertEqual(s.members.map(\.link).sorted(), ["self", "up", "up"])
+        XCTAssertTrue(s.members.allSatisfy { $0.match != nil && $0.lag != nil }, "\(s.members)")
+    }
+
+    func testSubscriptionDeliversHistoryThenLiveMessagesInOrder() throws {
+        let c = try client()
+        defer { c.close() }
+        try c.createTopic("sub", commandID: "sub-topic")
+        for k in 0..<5 { _ = try c.publish(topic: "sub", payload: [UInt8(k)], commandID: "sub-\(k)") }
+        let got = Mutex<[UInt64]>([])
+        let all = DispatchSemaphore(value: 0)
+        let reader = try client([2, 3, 1], follow: false)
+        defer { reader.close() }
+        reader.subscribe(topic: "sub", from: 2) { event in
+            if case .message(let m) = event {
+                let n = got.withLock { $0.append(m.offset); return $0.count }
+                if n == 8 { all.signal() }
+            }
+        }
+        for k in 5..<10 { _ = try c.publish(topic: "sub", payload: [UInt8(k)], commandID: "sub-\(k)") }
+        XCTAssertEqual(all.wait(timeout: .now() + 10), .success)
+        XCTAssertEqual(got.withLock { $0 }, Array(2..<10))
+    }
+
+    func testReadsOfUnknownTopicsAndBadNamesFailClearly() throws {
+        let c = try client()
+        defer { c.close() }
+        XCTAssertThrowsError(try c.read(topic: "no-such-topic", from: 0)) { e in
+            XCTAssertEqual((e as? RequestFailure)?.code, .notFound, "\(e)")
+        }
+        XCTAssertThrowsError(try c.read(topic: "Bad Name!", from: 0)) { e in
+            XCTAssertEqual((e as? RequestFailure)?.code, .invalid, "\(e)")
+        }
+        XCTAssertThrowsError(try c.publish(topic: "no-such-topic", payload: [1], commandID: "nt-1")) { e in
+            XCTAssertTrue("\(e)".contains("unknown topic"), "\(e)")
+        }
+    }
+
+    func testAnAnalystMayReadButNotSubmit() throws {
+        let c = try client(as: "ben")
+        defer { c.close() }
+        XCTAssertNoThrow(try c.status())
+        XCTAssertThrowsError(try c.submit(type: "bus.publish", commandID: "x", payload: [])) { e in
+            XCTAssertEqual((e as? RequestFailure)?.code, .forbidden, "\(e)")
+        }
+    }
+
+    func testAPartnerCertificateIsRefusedOnTheClientListener() throws {
+        let port = Self.members[0].client.port
+        XCTAssertThrowsError(try TLSClient(host: "127.0.0.1", port: port, context: try tls("thw"))
+            .exchange(ClientRequest.status(id: 1).frame))
+    }
+
+    func testTheMeshRefusesOperatorsAndNodesSpeakingForOthers() throws {
+        let mesh = Self.members[0].mesh.port
+        // An operator certificate: refused in the TLS handshake.
+        XCTAssertThrowsError(try TLSClient(host: "127.0.0.1", port: mesh, context: try tls("anna")).exchange(ProtocolFrame(kind: 1, body: [])))
+        // A node certificate of this CA whose name is no member's: refused at the hello.
+        var hello = ByteWriter()
+        hello.writeLengthPrefixed("test")
+        hello.writeVarint(2)
+        hello.writeVarint(1)
+        XCTAssertThrowsError(try TLSClient(host: "127.0.0.1", port: mesh, context: try tls("impostor"))
+            .exchange(ProtocolFrame(kind: 1, body: hello.bytes))) { e in
+            XCTAssertTrue("\(e)".contains("may not speak for node 2"), "\(e)")
+        }
+        // Node 3's certificate claiming to be node 2: refused too.
+        XCTAssertThrowsError(try TLSClient(host: "127.0.0.1", port: mesh, context: try tls("node3"))
+            .exchange(ProtocolFrame(kind: 1, body: hello.bytes)))
+        // Another cluster's name: refused.
+        var other = ByteWriter()
+        other.writeLengthPrefixed("elsewhere")
+        other.writeVarint(2)
+        other.writeVarint(1)
+        XCTAssertThrowsError(try TLSClient(host: "127.0.0.1", port: mesh, context: try tls("node2"))
+            .exchange(ProtocolFrame(kind: 1, body: other.bytes))) { e in
+            XCTAssertTrue("\(e)".contains("cluster 'elsewhere'"), "\(e)")
+        }
+        // Garbage instead of a hello: an error frame, not a crash.
+        XCTAssertThrowsError(try TLSClient(host: "127.0.0.1", port: mesh, context: try tls("node2"))
+            .exchange(ProtocolFrame(kind: 3, body: [0xff, 0xff])))
+        // The cluster still works.
+        let c = try client()
+        defer { c.close() }
+        XCTAssertNotEqual(try c.status().leader, 0)
+    }
+
+    func testMalformedClientFramesGetAnErrorFrame() throws {
+        let port = Self.members[1].client.port
+        let t = try TLSClient(host: "127.0.0.1", port: port, context: try tls("anna"))
+        XCTAssertThrowsError(try t.exchange(ProtocolFrame(kind: 1, body: [0x80]))) { e in
+            XCTAssertTrue("\(e)".contains("peer error 1"), "\(e)")
+        }
+        let t2 = try TLSClient(host: "127.0.0.1", port: port, context: try tls("anna"))
+        XCTAssertThrowsError(try t2.exchange(ProtocolFrame(kind: 77, body: [1])))
+    }
+}
