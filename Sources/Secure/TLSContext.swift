@@ -92,13 +92,10 @@ public final class TLSContext: @unchecked Sendable {
         self.configuration = configuration
         policy = Unmanaged.passRetained(RolePolicy(configuration.acceptedRoles))
         crlModified = configuration.crlFile.flatMap(Self.modificationTime)
-        do {
-            try configure(ctx, side: side)
-        } catch {
-            SSL_CTX_free(ctx)
-            policy.release()
-            throw error
-        }
+        // Every stored property is set: if configuring throws, deinit frees the context and the
+        // policy (freeing them here too was a double free, found by `florian node --check` on a
+        // config whose CA file is missing).
+        try configure(ctx, side: side)
     }
 
     /// A file's modification time in ns (one `stat`, cheap enough to poll every second).

@@ -121,4 +121,29 @@ final class TLSSessionTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("readable by group or others"), "\(error)")
         }
     }
+
+    func testMissingOrBrokenFilesAreRefusedWithTheirNames() throws {
+        let pki = PKIDirectory(Self.root.appendingPathComponent("broken").path)
+        try pki.initialise()
+        try pki.issue(role: .node, name: "n1")
+        let good = TLSConfiguration.fromPKI(directory: pki.url.path, name: "n1", accepting: [.node])
+        var cases: [(TLSConfiguration, String)] = []
+        var c = good
+        c.caFile = "/nonexistent/ca.crt"
+        cases.append((c, "/nonexistent/ca.crt"))
+        c = good
+        c.certificateFile = "/nonexistent/n1.crt"
+        cases.append((c, "/nonexistent/n1.crt"))
+        c = good
+        c.crlFile = pki.url.appendingPathComponent("n1.crt").path
+        cases.append((c, "CRL"))
+        // Many times over: a failed setup must free what it built exactly once.
+        for _ in 0..<50 {
+            for (config, expected) in cases {
+                for side in [TLSContext.Side.server, .client] {
+                    XCTAssertThrowsError(try TLSContext(config, side: side)) { XCTAssertTrue("\($0)".contains(expected), "\($0)") }
+                }
+            }
+        }
+    }
 }
