@@ -135,6 +135,19 @@ public struct Raft: Sendable {
     private var id: NodeID { config.id }
     private var isVoter: Bool { config.voters.contains(id) }
 
+    /// Ticks until `tick()` next acts on its own (a heartbeat, a quorum check, an election): a
+    /// driver may deliver no ticks until then, as long as it delivers every elapsed tick before
+    /// the next `step` (a node that sleeps between heartbeats instead of waking every tick).
+    public var ticksUntilDue: Int {
+        guard fault == nil else { return Int.max / 4 }
+        switch role {
+        case .leader:
+            return max(1, min(config.heartbeatTicks - heartbeatElapsed, config.electionTicks - electionElapsed))
+        case .follower, .preCandidate, .candidate:
+            return isVoter ? max(1, randomizedElectionTimeout - electionElapsed) : Int.max / 4
+        }
+    }
+
     // MARK: - Inputs
 
     /// Advances logical time by one tick.

@@ -18,6 +18,12 @@ public final class NodeServer {
     private var clientServer: TLSServer!
     let log: (String) -> Void
     private var tickTimer: UInt64?
+    /// Lazy ticks: the node sleeps until Raft next acts on its own and delivers every elapsed
+    /// tick before anything else reaches Raft (`advanceClock`), instead of waking every tick.
+    private let tickInterval: UInt64
+    private var lastTick: UInt64
+    private var wakeAt: UInt64 = .max
+    private var halted = false
     private var lastRole: Consensus.Role = .follower
     private var lastLeader: NodeID?
 
@@ -58,7 +64,10 @@ public final class NodeServer {
         bus = try BusNode(config: raft, storage: storage, transport: mesh, random: Xoshiro256(seed: seed ^ 0x9E37_79B9_7F4A_7C15),
                           snapshots: SnapshotPolicy(every: config.snapshotEvery ?? 10_000, trailing: 1_000),
                           clock: { UInt64(Date().timeIntervalSince1970 * 1000) })
+        tickInterval = UInt64(timing.tickMillis) * 1_000_000
+        lastTick = EventLoop.now()
         mesh.onMessages = { [unowned self] messages in
+            self.advanceClock()
             for m in messages { self.bus.receive(m) }
         }
         mesh.onForward = { [unowned self] envelope, reply in self.submitAsLeader(envelope, reply: reply) }
@@ -68,7 +77,7 @@ public final class NodeServer {
         clientServer = try TLSServer(loop: loop, context: clientContext, host: config.me.client.host, port: config.me.client.port,
                                      log: log) { [unowned self] c in ClientSession(node: self, peer: c.peer!) }
         mesh.start()
-        scheduleTick(every: UInt64(timing.tickMillis) * 1_000_000)
+        scheduleWake()
         log("node \(config.node) (\(config.me.name)) of cluster '\(config.cluster)': mesh \(config.me.mesh), client \(config.me.client), log \(config.data)/log.sqlite")
     }
 
@@ -93,28 +102,50 @@ public final class NodeServer {
         log("node \(config.node) stopped")
     }
 
-    private func scheduleTick(every interval: UInt64) {
-        tickTimer = loop.schedule(after: interval) { [unowned self] in
-            self.bus.tick()
+    /// Delivers the ticks that elapsed since the last one (at most 10 000: after a longer stall
+    /// the node only needs to know that its timeouts passed).
+    func advanceClock() {
+        let now = EventLoop.now()
+        guard now >= lastTick + tickInterval else { return }
+        let n = (now - lastTick) / tickInterval
+        for _ in 0..<min(n, 10_000) { bus.tick() }
+        lastTick += n * tickInterval
+    }
+
+    /// Makes sure the loop wakes when Raft next needs a tick (a heartbeat, an election timeout).
+    private func scheduleWake() {
+        guard !halted else { return }
+        let due = lastTick + UInt64(min(bus.replica.raft.ticksUntilDue, 1_000)) * tickInterval
+        guard due < wakeAt else { return }
+        if let t = tickTimer { loop.cancel(timer: t) }
+        wakeAt = due
+        let now = EventLoop.now()
+        tickTimer = loop.schedule(after: due > now ? due - now : 0) { [unowned self] in
+            self.tickTimer = nil
+            self.wakeAt = .max
+            self.advanceClock()
             self.noteLeadership()
-            self.scheduleTick(every: interval)
+            self.scheduleWake()
         }
     }
 
     private func drainCompletions() {
         for c in completions.takeNow() { storage.completed(token: c.token, error: c.error) }
         noteLeadership()
+        scheduleWake()
     }
 
     private func noteLeadership() {
-        let raft = bus.replica.raft
-        if raft.role != lastRole || raft.leader != lastLeader {
-            if raft.role == .leader && lastRole != .leader { log("became leader in term \(raft.term)") }
-            else if raft.leader != lastLeader, let l = raft.leader, l.rawValue != config.node { log("leader is node \(l.rawValue) (term \(raft.term))") }
-            lastRole = raft.role
-            lastLeader = raft.leader
+        let role = bus.replica.raft.role, leader = bus.replica.raft.leader
+        if role != lastRole || leader != lastLeader {
+            let term = bus.replica.raft.term
+            if role == .leader && lastRole != .leader { log("became leader in term \(term)") }
+            else if leader != lastLeader, let l = leader, l.rawValue != config.node { log("leader is node \(l.rawValue) (term \(term))") }
+            lastRole = role
+            lastLeader = leader
         }
-        if let halt = bus.replica.haltReason, tickTimer != nil {
+        if let halt = bus.replica.haltReason, !halted {
+            halted = true
             log("HALTED: \(halt)")
             if let t = tickTimer { loop.cancel(timer: t) }
             tickTimer = nil

@@ -123,7 +123,8 @@ public final class EventLoop {
         var events = [epoll_event](repeating: epoll_event(), count: 256)
         while !handle.isStopped {
             let now = Self.now()
-            let nextDeadline = timers.map(\.deadline).min()
+            var nextDeadline: UInt64?
+            for t in timers where t.deadline < (nextDeadline ?? .max) { nextDeadline = t.deadline }
             // No deadline: sleep until an event or a posted job (no idle wake-ups).
             let timeoutMs = nextDeadline.map { $0 <= now ? 0 : Int32(min(60_000, ($0 - now + 999_999) / 1_000_000)) } ?? -1
             let n = epoll_wait(epoll, &events, Int32(events.count), timeoutMs)

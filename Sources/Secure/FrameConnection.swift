@@ -144,13 +144,17 @@ public final class FrameConnection: EventHandler {
             if connecting { writable() }
             return
         }
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while !isClosed && !readingPaused {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            var n = 0, error: Int32 = 0
+            let buffer = [UInt8](unsafeUninitializedCapacity: 16 * 1024) { raw, count in
+                n = recv(fd, raw.baseAddress, raw.count, 0)
+                error = errno
+                count = Swift.max(0, n)
+            }
             if n == 0 { return close(reason: session.isHandshakeComplete ? "peer closed the connection" : "peer closed the connection during the handshake") }
             if n < 0 {
-                if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return }
-                return close(reason: "read failed: \(String(cString: strerror(errno)))")
+                if error == EAGAIN || error == EWOULDBLOCK || error == EINTR { return }
+                return close(reason: "read failed: \(String(cString: strerror(error)))")
             }
             var chunk = buffer[0..<n]
             while !chunk.isEmpty, !isClosed {
@@ -160,7 +164,7 @@ public final class FrameConnection: EventHandler {
             }
             // Encrypt and write now when answers pile up, so back-pressure stops the reading.
             if isCongested { flush() }
-            if n < buffer.count { break }
+            if n < 16 * 1024 { break }
         }
         if !isClosed { flush() }
     }

@@ -102,12 +102,16 @@ public final class TLSSession {
     /// refused its certificate.
     public func readPlaintext(max: Int = 64 * 1024) throws(TLSSessionError) -> [UInt8] {
         var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while out.count < max {
             ERR_clear_error()
-            let n = buffer.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress, Int32($0.count)) }
+            var n: Int32 = 0
+            // Uninitialised storage: no 16 KiB memset per read (this runs for every heartbeat).
+            let chunk = [UInt8](unsafeUninitializedCapacity: 16 * 1024) { buffer, count in
+                n = SSL_read(ssl, buffer.baseAddress, Int32(buffer.count))
+                count = Int(Swift.max(0, n))
+            }
             if n > 0 {
-                out.append(contentsOf: buffer.prefix(Int(n)))
+                if out.isEmpty { out = chunk } else { out.append(contentsOf: chunk) }
                 continue
             }
             switch SSL_get_error(ssl, n) {
