@@ -78,7 +78,16 @@ final class World {
             self.from = from
             self.incarnation = incarnation
         }
-        func send(_ messages: [Message]) { for m in messages { world.transmit(m) } }
+        /// Every batch crosses the simulated network as the mesh's bytes (`MessageCodec`), so the
+        /// codec runs under every fault the simulator injects; a batch that does not come back
+        /// unchanged is a violation.
+        func send(_ messages: [Message]) {
+            let bytes = MessageCodec.encode(messages)
+            guard let decoded = try? MessageCodec.decode(bytes), decoded == messages else {
+                return world.codecMismatch(messages)
+            }
+            for m in decoded { world.transmit(m) }
+        }
     }
 
     /// One client command in flight: retried with the same id until it has an outcome.
@@ -555,6 +564,13 @@ final class World {
             }
         }
         schedule(.read(reader: r), after: next)
+    }
+
+    fileprivate func codecMismatch(_ messages: [Message]) {
+        guard violation == nil else { return }
+        violation = Violation(invariant: "mesh codec",
+                              detail: "a batch of \(messages.count) messages did not survive MessageCodec: \(messages.first.map { "\($0)" } ?? "")",
+                              time: now)
     }
 
     /// A local subscription delivered: in offset order, each publish once, the same content on
