@@ -184,6 +184,22 @@ struct KillTest {
         defer { statusClient.close() }
         let publisher = ChaosPublisher(client: client, topic: topic, tag: "kt")
         publisher.state.withLock { $0.lastAck = DispatchTime.now().uptimeNanoseconds }
+        // A subscriber that lives through every kill: it must see each offset once, in order.
+        let subscriber = try cluster.client()
+        defer { subscriber.close() }
+        let seen = Mutex((next: UInt64(0), count: 0, disorder: ""))
+        subscriber.subscribe(topic: topic, from: 0) { event in
+            seen.withLock { s in
+                switch event {
+                case .message(let m):
+                    if m.offset != s.next && s.disorder.isEmpty { s.disorder = "offset \(m.offset) delivered while expecting \(s.next)" }
+                    s.next = m.offset + 1
+                    s.count += 1
+                case let .gap(from, resumeAt):
+                    if s.disorder.isEmpty { s.disorder = "gap \(from)..<\(resumeAt) on a topic without retention loss" }
+                }
+            }
+        }
         var rng = SystemRandomNumberGenerator()
         let start = Date()
         var nextKill = start.addingTimeInterval(Double.random(in: 3...8, using: &rng))
@@ -212,8 +228,13 @@ struct KillTest {
         let verdict = try ChaosVerdict.check(cluster: cluster, topic: topic, tag: "kt", acked: Set(s.acked.keys))
         say("kill-test: \(kills) kills, \(s.next) publishes sent, \(s.failed) failed without an ack (last: \(s.lastFailure.isEmpty ? "none" : s.lastFailure)), \(verdict.messages) messages in the log")
         if let d = verdict.diverged { say("kill-test: nodes diverge: \(d)") }
+        let deadline = Date().addingTimeInterval(20)
+        while seen.withLock({ $0.count }) < verdict.messages && Date() < deadline { usleep(20_000) }
+        let sub = seen.withLock { $0 }
+        let subscriberOK = sub.disorder.isEmpty && sub.count == verdict.messages
+        say("kill-test: the subscriber saw \(sub.count) of \(verdict.messages) messages" + (sub.disorder.isEmpty ? ", each once, in order" : "; \(sub.disorder)"))
         say("kill-test: acked \(s.acked.count), lost \(verdict.lost), duplicated \(verdict.duplicated), failovers \(failovers), max-unavailable \(s.maxGap / 1_000_000)ms")
-        return verdict.lost == 0 && verdict.duplicated == 0 && verdict.diverged == nil && !s.acked.isEmpty ? 0 : 1
+        return verdict.lost == 0 && verdict.duplicated == 0 && verdict.diverged == nil && !s.acked.isEmpty && subscriberOK ? 0 : 1
     }
 }
 
