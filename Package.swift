@@ -22,7 +22,7 @@ let package = Package(
         // The node process: the bus on the SQLite log, the mTLS mesh, the client endpoint.
         // The client side of the node protocol (Protocols/client.md): codec and the Swift client.
         .target(name: "Client", dependencies: ["Bus", "Secure", "Wire"]),
-        .target(name: "Node", dependencies: ["Consensus", "Bus", "Store", "Secure", "Client", "Wire"]),
+        .target(name: "Node", dependencies: ["Consensus", "Bus", "Store", "Secure", "Client", "Wire", "CEpoll"]),
         .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire", "Client", "CEpoll"]),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),

@@ -25,9 +25,15 @@ public struct SnapshotPolicy: Sendable {
     /// Entries kept in the log before the snapshot point, so followers a little behind catch up
     /// by append rather than by snapshot.
     public var trailing: UInt64
-    public init(every: UInt64 = 10_000, trailing: UInt64 = 1_000) {
+    /// Also wait until the commands applied since the last snapshot add up to at least this
+    /// fraction of that snapshot's size (0: off). With 1, writing snapshots costs at most as
+    /// many bytes as the log itself — a large state (many retained messages, a full dedup window)
+    /// is not rewritten every `every` entries.
+    public var logToStateRatio: Double
+    public init(every: UInt64 = 10_000, trailing: UInt64 = 1_000, logToStateRatio: Double = 0) {
         self.every = every
         self.trailing = trailing
+        self.logToStateRatio = logToStateRatio
     }
 }
 
@@ -80,6 +86,8 @@ public final class Replica {
     private var readsAwaitingApply: [(index: UInt64, issuedAt: UInt64, done: (Result<UInt64, ReplicaError>) -> Void)] = []
     private var ticks: UInt64 = 0
     private var lastSnapshotIndex: UInt64
+    private var lastSnapshotBytes = 0
+    private var bytesSinceSnapshot = 0
     /// The index the state machine reflects. Raft's own apply cursor runs ahead of it while a
     /// Ready is being persisted (simulator seed 12 with reads: a read served from it saw state
     /// that was not applied yet).
@@ -103,6 +111,7 @@ public final class Replica {
         self.snapshotPolicy = snapshots
         self.pipelineDepth = max(1, pipelineDepth)
         self.lastSnapshotIndex = recovered.snapshot?.metadata.index ?? 0
+        self.lastSnapshotBytes = recovered.snapshot?.data.count ?? 0
         self.appliedIndex = lastSnapshotIndex
         drive()
     }
@@ -218,6 +227,8 @@ public final class Replica {
             do {
                 try stateMachine.restore(snapshot)
                 lastSnapshotIndex = snapshot.metadata.index
+                lastSnapshotBytes = snapshot.data.count
+                bytesSinceSnapshot = 0
                 appliedIndex = snapshot.metadata.index
                 onRestore?(snapshot)
             } catch {
@@ -227,6 +238,7 @@ public final class Replica {
         for entry in rd.committed {
             stateMachine.apply(entry)
             appliedIndex = entry.index
+            bytesSinceSnapshot += entry.size
             onApply?(entry)
             if let waiter = pending.removeValue(forKey: entry.index) {
                 if waiter.term == entry.term {
@@ -257,11 +269,14 @@ public final class Replica {
     private func maybeSnapshot() {
         let applied = appliedIndex
         guard snapshotPolicy.every > 0, applied >= lastSnapshotIndex + snapshotPolicy.every,
+              Double(bytesSinceSnapshot) >= snapshotPolicy.logToStateRatio * Double(lastSnapshotBytes),
               let term = raft.term(at: applied) else { return }
         let snapshot = Snapshot(metadata: SnapshotMetadata(index: applied, term: term, voters: raft.config.voters),
                                 data: stateMachine.snapshot())
         if raft.compact(snapshot: snapshot, trailing: snapshotPolicy.trailing) {
             lastSnapshotIndex = applied
+            lastSnapshotBytes = snapshot.data.count
+            bytesSinceSnapshot = 0
         }
     }
 

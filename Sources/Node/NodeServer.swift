@@ -62,7 +62,7 @@ public final class NodeServer {
         raft.electionTicks = timing.electionTicks
         raft.heartbeatTicks = timing.heartbeatTicks
         bus = try BusNode(config: raft, storage: storage, transport: mesh, random: Xoshiro256(seed: seed ^ 0x9E37_79B9_7F4A_7C15),
-                          snapshots: SnapshotPolicy(every: config.snapshotEvery ?? 10_000, trailing: 1_000),
+                          snapshots: SnapshotPolicy(every: config.snapshotEvery ?? 10_000, trailing: 1_000, logToStateRatio: 1),
                           clock: { UInt64(Date().timeIntervalSince1970 * 1000) })
         tickInterval = UInt64(timing.tickMillis) * 1_000_000
         lastTick = EventLoop.now()

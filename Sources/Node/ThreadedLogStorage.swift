@@ -1,3 +1,4 @@
+import CEpoll
 import Consensus
 import Foundation
 import Store
@@ -79,6 +80,9 @@ public final class ThreadedLogStorage: LogStorage {
                     }
                     for token in g.tokens { notify(token, error) }
                 }
+                // A snapshot's bytes were the largest allocation in the process: give the freed
+                // pages back to the system instead of keeping them in malloc's arenas.
+                if g.batch.snapshot != nil { _ = malloc_trim(0) }
             }
             while true {
                 for job in io.takeAll() {
