@@ -13,6 +13,24 @@ public struct ClientProtocolError: Error, Equatable, Sendable, CustomStringConve
     public var description: String
     public init(_ d: String) { description = d }
     init(_ e: WireError, _ what: String) { description = "\(what): \(e)" }
+
+    /// Runs `decode` over `body`, which it must consume to the last byte; a `WireError` becomes
+    /// this error, naming `what`.
+    static func decoding<T>(_ body: [UInt8], _ what: String,
+                            _ decode: (inout ByteReader) throws -> T) throws(ClientProtocolError) -> T {
+        var r = ByteReader(body)
+        do {
+            let value = try decode(&r)
+            try r.finish()
+            return value
+        } catch let e as WireError {
+            throw ClientProtocolError(e, what)
+        } catch let e as ClientProtocolError {
+            throw e
+        } catch {
+            throw ClientProtocolError("\(error)")
+        }
+    }
 }
 
 /// Field limits of the client protocol (a frame breaking them is refused).
@@ -71,8 +89,7 @@ public enum ClientRequest: Equatable, Sendable {
         guard let kind = ClientFrameKind(rawValue: frame.kind), kind.rawValue < 16 else {
             throw ClientProtocolError("unknown request kind \(frame.kind)")
         }
-        var r = ByteReader(frame.body)
-        do {
+        return try ClientProtocolError.decoding(frame.body, "\(kind) request") { r in
             let id = try r.readVarint()
             let request: ClientRequest
             switch kind {
@@ -94,14 +111,7 @@ public enum ClientRequest: Equatable, Sendable {
             case .status: request = .status(id: id)
             default: throw ClientProtocolError("unknown request kind \(frame.kind)")
             }
-            try r.finish()
             return request
-        } catch let e as WireError {
-            throw ClientProtocolError(e, "\(kind) request")
-        } catch let e as ClientProtocolError {
-            throw e
-        } catch {
-            throw ClientProtocolError("\(error)")
         }
     }
 }
@@ -323,9 +333,8 @@ public enum ClientReply: Equatable, Sendable {
         guard let kind = ClientFrameKind(rawValue: frame.kind), kind.rawValue >= 16 else {
             throw ClientProtocolError("unknown reply kind \(frame.kind)")
         }
-        var r = ByteReader(frame.body)
         func optional(_ v: UInt64) -> UInt64? { v == 0 ? nil : v - 1 }
-        do {
+        return try ClientProtocolError.decoding(frame.body, "\(kind) reply") { r in
             let id = try r.readVarint()
             let reply: ClientReply
             switch kind {
@@ -374,14 +383,7 @@ public enum ClientReply: Equatable, Sendable {
                                                         reason: try r.readLengthPrefixedString(limit: 4096)))
             default: throw ClientProtocolError("unknown reply kind \(frame.kind)")
             }
-            try r.finish()
             return reply
-        } catch let e as WireError {
-            throw ClientProtocolError(e, "\(kind) reply")
-        } catch let e as ClientProtocolError {
-            throw e
-        } catch {
-            throw ClientProtocolError("\(error)")
         }
     }
 }

@@ -171,15 +171,12 @@ struct KillTest {
     let rate: Double
 
     func run() throws -> Int32 {
-        let cluster = try LocalCluster(dir: dir, name: "kill-test")
+        let (cluster, first) = try LocalCluster.launch(dir: dir, name: "kill-test")
         defer { cluster.stopAll() }
-        try cluster.startAll()
-        let first = try cluster.waitForLeader()
         say("kill-test: cluster up in \(dir.path), leader node \(first.leader); publishing \(Int(rate))/s for \(Int(seconds)) s")
-        let client = try cluster.client()
-        defer { client.close() }
         let topic = "chaos/kill-test"
-        try client.createTopic(topic, maxCount: 10_000_000, commandID: "kill-test-topic")
+        let client = try cluster.client(creating: topic, maxCount: 10_000_000)
+        defer { client.close() }
         let statusClient = try cluster.client(options: { var o = FlorianClient.Options(); o.requestTimeout = .milliseconds(500); return o }())
         defer { statusClient.close() }
         let publisher = ChaosPublisher(client: client, topic: topic, tag: "kt")
@@ -244,14 +241,11 @@ struct FailoverTest {
     let kills: Int
 
     func run() throws -> Int32 {
-        let cluster = try LocalCluster(dir: dir, name: "failover-test")
+        let (cluster, _) = try LocalCluster.launch(dir: dir, name: "failover-test")
         defer { cluster.stopAll() }
-        try cluster.startAll()
-        _ = try cluster.waitForLeader()
-        let client = try cluster.client()
-        defer { client.close() }
         let topic = "chaos/failover-test"
-        try client.createTopic(topic, maxCount: 10_000_000, commandID: "failover-test-topic")
+        let client = try cluster.client(creating: topic, maxCount: 10_000_000)
+        defer { client.close() }
         let publisher = ChaosPublisher(client: client, topic: topic, tag: "ft")
         let running = Mutex(true)
         // One publish in flight at all times, as fast as commits come back.

@@ -18,14 +18,11 @@ extension CommandLine {
         }
         let dir = URL(fileURLWithPath: base ?? NSTemporaryDirectory()).appendingPathComponent("florian-bench-cluster-\(getpid())")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let cluster = try LocalCluster(dir: dir, name: "bench")
+        let (cluster, _) = try LocalCluster.launch(dir: dir, name: "bench")
         defer { cluster.stopAll() }
-        try cluster.startAll()
-        _ = try cluster.waitForLeader()
-        let client = try cluster.client()
-        defer { client.close() }
         let topic = "bench/cluster"
-        try client.createTopic(topic, maxCount: 100_000, commandID: "bench-topic")
+        let client = try cluster.client(creating: topic, maxCount: 100_000)
+        defer { client.close() }
         let body = try BusCommand.Publish(topic: TopicName(topic), payload: [UInt8](repeating: 0x42, count: payload)).encode()
         // Warm up connections and the leader's caches.
         _ = ClusterLoad.run(client: client, body: body, inflight: 8, seconds: 1, tag: "warm")

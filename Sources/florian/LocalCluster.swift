@@ -96,6 +96,29 @@ final class LocalCluster {
 
     func startAll() throws { for m in members { try start(m.id) } }
 
+    /// Creates a cluster in `dir`, starts every node and waits for a leader (stopping the nodes
+    /// again when none is elected).
+    static func launch(dir: URL, name: String) throws -> (LocalCluster, ClusterStatus) {
+        let cluster = try LocalCluster(dir: dir, name: name)
+        do {
+            try cluster.startAll()
+            return (cluster, try cluster.waitForLeader())
+        } catch {
+            cluster.stopAll()
+            throw error
+        }
+    }
+
+    /// A client of the whole cluster, with `topic` created (keeping `maxCount` messages).
+    func client(creating topic: String, maxCount: UInt64) throws -> FlorianClient {
+        let c = try client()
+        do { try c.createTopic(topic, maxCount: maxCount, commandID: "create-\(topic)") } catch {
+            c.close()
+            throw error
+        }
+        return c
+    }
+
     /// Sends `signal` to node `id` and waits for it to exit.
     func kill(_ id: UInt64, signal: Int32 = SIGKILL) {
         guard let p = processes.removeValue(forKey: id) else { return }
