@@ -80,7 +80,7 @@ extension CommandLine {
           bench bus [--seconds S] [--payload BYTES] [--dir DIR] [--pipeline N]
                    3-node in-process cluster on SQLite with fsync: commits/s and latency at 1 and
                    64 in flight, against the single-node SQLite fsync rate; last line 'bench bus: …'
-          bench cluster [--seconds S] [--idle-seconds S] [--payload BYTES]
+          bench cluster [--seconds S] [--idle-seconds S] [--payload BYTES] [--retention N]
                    3 node processes over mTLS on loopback: publishes/s and p50/p99 at 1 and 64 in
                    flight, idle CPU of the cluster, RSS per node
           bench tls [--seconds S]

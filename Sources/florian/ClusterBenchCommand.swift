@@ -11,17 +11,20 @@ extension CommandLine {
         let seconds = Double(try args.uint("seconds") ?? 10)
         let idleSeconds = Double(try args.uint("idle-seconds") ?? 30)
         let payload = Int(try args.uint("payload") ?? 256)
+        let retention = try args.uint("retention") ?? 100_000
         let base = args.string("dir")
         try args.finish()
-        guard seconds >= 1, idleSeconds >= 1, (1...200_000).contains(payload) else {
-            throw UsageError("bench cluster: --seconds ≥ 1, --idle-seconds ≥ 1, --payload 1…200000")
+        guard seconds >= 1, idleSeconds >= 1, (1...200_000).contains(payload), retention >= 1 else {
+            throw UsageError("bench cluster: --seconds ≥ 1, --idle-seconds ≥ 1, --payload 1…200000, --retention ≥ 1")
         }
         let dir = URL(fileURLWithPath: base ?? NSTemporaryDirectory()).appendingPathComponent("florian-bench-cluster-\(getpid())")
         defer { try? FileManager.default.removeItem(at: dir) }
         let (cluster, _) = try LocalCluster.launch(dir: dir, name: "bench")
         defer { cluster.stopAll() }
         let topic = "bench/cluster"
-        let client = try cluster.client(creating: topic, maxCount: 100_000)
+        let client = try cluster.client(creating: topic, maxCount: retention)
+        let started = cluster.members.map { m in "node\(m.id) \(String(format: "%.1f", ProcStat.rssMB(cluster.pid(m.id) ?? 0))) MB" }
+        say("bench cluster: rss at start: " + started.joined(separator: ", ") + "; topic keeps \(retention) messages (in memory on every node)")
         defer { client.close() }
         let body = try BusCommand.Publish(topic: TopicName(topic), payload: [UInt8](repeating: 0x42, count: payload)).encode()
         // Warm up connections and the leader's caches.
