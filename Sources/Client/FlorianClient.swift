@@ -18,6 +18,10 @@ public final class FlorianClient: Sendable {
         public var requestTimeout: Duration = .seconds(10)
         /// Move to the leader when a node names one.
         public var followLeader = true
+        /// A connection on which a request has waited this long while nothing at all arrived is
+        /// taken for dead (a hung or partitioned node sends no reset): the client moves to the next
+        /// node and sends again. Subscribed connections are probed after this long of silence.
+        public var attemptTimeout: Duration = .seconds(2)
         public init() {}
     }
 
@@ -190,7 +194,11 @@ private final class ClientCore: FrameConnectionDelegate {
         var completion: FlorianClient.Completion
         var deadline: UInt64
         var sent = false
+        /// Loop time of the last send on the current connection.
+        var sentAt: UInt64 = 0
     }
+    /// Loop time of the last frame received on the current connection.
+    private var lastReceived: UInt64 = 0
 
     struct Sub {
         var topic: String
@@ -205,9 +213,11 @@ private final class ClientCore: FrameConnectionDelegate {
         self.options = options
     }
 
-    private var timeout: UInt64 {
-        UInt64(options.requestTimeout.components.seconds) * 1_000_000_000 + UInt64(options.requestTimeout.components.attoseconds / 1_000_000_000)
+    private static func nanoseconds(_ d: Duration) -> UInt64 {
+        UInt64(d.components.seconds) * 1_000_000_000 + UInt64(d.components.attoseconds / 1_000_000_000)
     }
+    private var timeout: UInt64 { Self.nanoseconds(options.requestTimeout) }
+    private var attemptTimeout: UInt64 { Self.nanoseconds(options.attemptTimeout) }
 
     func handle(_ job: FlorianClient.Job) {
         guard !closed else {
@@ -224,6 +234,7 @@ private final class ClientCore: FrameConnectionDelegate {
         case let .subscribe(id, topic, from, onEvent):
             subscriptions[id] = Sub(topic: topic, next: from, onEvent: onEvent)
             if ready { connection?.send(ClientRequest.subscribe(id: id, topic: topic, from: from).frame) }
+            if sweepTimer == nil { sweep() }
         case let .unsubscribe(id):
             if subscriptions.removeValue(forKey: id) != nil, ready { connection?.send(ClientRequest.unsubscribe(id: id).frame) }
         case .close:
@@ -289,6 +300,7 @@ private final class ClientCore: FrameConnectionDelegate {
     }
 
     func connectionOpened(_ c: FrameConnection) {
+        lastReceived = EventLoop.now()
         // TLS 1.3: the server may still refuse our certificate; the link is up once it answers.
         let id = nextID
         nextID += 1
@@ -298,6 +310,7 @@ private final class ClientCore: FrameConnectionDelegate {
 
     func connection(_ c: FrameConnection, received frame: ProtocolFrame) {
         guard c === connection else { return }
+        lastReceived = EventLoop.now()
         let reply: ClientReply
         do { reply = try ClientReply.decode(frame) } catch {
             return c.refuse(.malformed, "\(error)")
@@ -370,14 +383,18 @@ private final class ClientCore: FrameConnectionDelegate {
             if connection == nil && retryTimer == nil && !closed { connect() }
             return
         }
+        let now = EventLoop.now()
         for id in pending.keys.sorted() where pending[id]?.sent == false {
             pending[id]?.sent = true
+            pending[id]?.sentAt = now
             c.send(pending[id]!.body.request(id: id).frame)
         }
     }
 
+    /// Every 100 ms while anything waits: fails requests past their deadline, moves away from a
+    /// connection that went silent with requests waiting, and probes a quiet subscribed one.
     private func sweep() {
-        sweepTimer = loop.schedule(after: 100_000_000) { [weak self] in
+        sweepTimer = loop.schedule(after: pending.isEmpty ? 500_000_000 : 100_000_000) { [weak self] in
             guard let self else { return }
             let now = EventLoop.now()
             let expired = self.pending.filter { $0.value.deadline <= now }.sorted { $0.key < $1.key }
@@ -385,7 +402,16 @@ private final class ClientCore: FrameConnectionDelegate {
                 self.pending[id] = nil
                 p.completion(.failure(RequestFailure(code: .timedOut, reason: "no answer within the request timeout (last: \(self.lastReason))")))
             }
-            if self.pending.isEmpty { self.sweepTimer = nil } else { self.sweep() }
+            if let c = self.connection, self.ready, now - self.lastReceived > self.attemptTimeout {
+                let stalled = self.pending.values.contains { $0.sent && now - $0.sentAt > self.attemptTimeout }
+                if stalled {
+                    c.close(reason: "no answer for \(self.options.attemptTimeout) (node hung or cut off)")
+                } else if !self.subscriptions.isEmpty && !self.pending.values.contains(where: { $0.sent }) {
+                    // A quiet subscription: ask the node something to learn that it is alive.
+                    self.handle(.request(.status, { _ in }))
+                }
+            }
+            if self.pending.isEmpty && self.subscriptions.isEmpty { self.sweepTimer = nil } else { self.sweep() }
         }
     }
 }

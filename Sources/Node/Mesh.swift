@@ -120,7 +120,11 @@ final class Mesh: Transport {
         private var retryTimer: UInt64?
         private var stopped = false
         private var nextForward: UInt64 = 1
-        private var forwards: [UInt64: (Result<[UInt8], RequestFailure>) -> Void] = [:]
+        private var forwards: [UInt64: (sentAt: UInt64, done: (Result<[UInt8], RequestFailure>) -> Void)] = [:]
+        private var forwardSweep: UInt64?
+        /// A forwarded command the leader has not answered in this long fails with `timedOut`
+        /// (a hung leader keeps its connection open).
+        static let forwardTimeout: UInt64 = 10_000_000_000
         private var lastError = ""
 
         init(member: NodeConfig.Member, mesh: Mesh) {
@@ -159,9 +163,23 @@ final class Mesh: Transport {
             var w = ByteWriter()
             w.writeVarint(id)
             w.writeLengthPrefixed(envelope)
-            forwards[id] = done
+            forwards[id] = (EventLoop.now(), done)
+            if forwardSweep == nil { sweepForwards() }
             if !c.send(ProtocolFrame(kind: MeshFrameKind.forward.rawValue, body: w.bytes)) {
-                forwards.removeValue(forKey: id)?(.failure(RequestFailure(code: .unavailable, leader: member.id, reason: "link to \(member.name) is down")))
+                forwards.removeValue(forKey: id)?.done(.failure(RequestFailure(code: .unavailable, leader: member.id, reason: "link to \(member.name) is down")))
+            }
+        }
+
+        private func sweepForwards() {
+            forwardSweep = mesh.eventLoop.schedule(after: 1_000_000_000) { [weak self] in
+                guard let self else { return }
+                let now = EventLoop.now()
+                let expired = self.forwards.filter { now - $0.value.sentAt > Self.forwardTimeout }.keys.sorted()
+                for id in expired {
+                    self.forwards.removeValue(forKey: id)?.done(.failure(RequestFailure(
+                        code: .timedOut, leader: self.member.id, reason: "the leader \(self.member.name) did not answer in 10 s; the outcome is unknown, retry with the same id")))
+                }
+                if self.forwards.isEmpty { self.forwardSweep = nil } else { self.sweepForwards() }
             }
         }
 
@@ -199,7 +217,7 @@ final class Mesh: Transport {
                         guard case .failure(_, let f) = reply else { throw ClientProtocolError("forward result: not a failure") }
                         result = .failure(f)
                     }
-                    forwards.removeValue(forKey: id)?(result)
+                    forwards.removeValue(forKey: id)?.done(result)
                 } catch {
                     c.refuse(.malformed, "forward result: \(error)")
                 }
@@ -223,8 +241,8 @@ final class Mesh: Transport {
             isUp = false
             let failed = forwards
             forwards.removeAll()
-            for (_, done) in failed.sorted(by: { $0.key < $1.key }) {
-                done(.failure(RequestFailure(code: .timedOut, leader: member.id,
+            for (_, f) in failed.sorted(by: { $0.key < $1.key }) {
+                f.done(.failure(RequestFailure(code: .timedOut, leader: member.id,
                                              reason: "link to the leader closed before it answered; the outcome is unknown, retry with the same id")))
             }
             scheduleReconnect(reason)

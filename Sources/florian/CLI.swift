@@ -62,8 +62,8 @@ extension CommandLine {
           node --config FILE [--check]
                    run one node of a cluster (mesh and client listeners over mTLS, log in SQLite);
                    samples in ops/config/; stops on SIGTERM/SIGINT
-          demo [--dir DIR] [--no-console]
-                   a 3-node cluster of child processes on loopback with a throw-away PKI in DIR
+          demo [--dir DIR] [--no-console] [--nodes 3|5]
+                   a 3-node (or 5-node) cluster of child processes on loopback with a throw-away PKI in DIR
                    (default: a new temporary directory); writes DIR/cluster.json, prints 'ready',
                    stops its children on Ctrl-C / SIGTERM
           chaos kill-test [--seconds N] [--rate R] [--dir DIR]

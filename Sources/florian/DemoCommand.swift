@@ -9,7 +9,9 @@ extension CommandLine {
         var args = try Arguments(raw, booleans: ["no-console"])
         let noConsole = args.flag("no-console")
         let dirArg = args.string("dir")
+        let nodes = try args.uint("nodes") ?? 3
         try args.finish()
+        guard nodes == 3 || nodes == 5 else { throw UsageError("--nodes must be 3 or 5") }
         let dir: URL
         if let dirArg {
             dir = URL(fileURLWithPath: dirArg)
@@ -18,7 +20,7 @@ extension CommandLine {
         } else {
             dir = FileManager.default.temporaryDirectory.appendingPathComponent("florian-demo-\(getpid())")
         }
-        let cluster = try LocalCluster(dir: dir, name: "florian-demo")
+        let cluster = try LocalCluster(dir: dir, nodes: Int(nodes), name: "florian-demo")
         let stop = Handoff<Int32>()
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGINT, SIGTERM] {

@@ -133,6 +133,48 @@ final class ClusterCommandTests: XCTestCase {
                              "a node outlived the demo")
     }
 
+    func testAFiveNodeDemoSurvivesTwoLostNodes() throws {
+        let dir = tempDir("demo5")
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = ["demo", "--dir", dir.path, "--no-console", "--nodes", "5"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { p.terminate(); p.waitUntilExit() } }
+        let lines = LineReader(out.fileHandleForReading)
+        let deadline = Date().addingTimeInterval(60)
+        var ready = false
+        while !ready, let line = lines.next(until: deadline) { ready = line == "ready" }
+        XCTAssertTrue(ready, "no ready line")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("cluster.json"))) as! [String: Any]
+        let nodes = try XCTUnwrap(json["nodes"] as? [[String: Any]])
+        XCTAssertEqual(nodes.count, 5)
+        let creds = try XCTUnwrap(json["credentials"] as? [String: [String: String]])
+        let tls = try TLSContext(TLSConfiguration(caFile: json["ca"] as! String, certificateFile: creds["operator"]!["cert"]!,
+                                                  keyFile: creds["operator"]!["key"]!, crlFile: nil, acceptedRoles: [.node]), side: .client)
+        let client = try FlorianClient(nodes: nodes.map { $0["client"] as! String }, tls: tls)
+        defer { client.close() }
+        try client.createTopic("five", commandID: "five-topic")
+        XCTAssertEqual(try client.publish(topic: "five", payload: [1], commandID: "five-1"), 0)
+        let status = try client.status()
+        XCTAssertEqual(status.members.count, 5)
+        // Two nodes die (the leader among them): the other three still commit.
+        let pids = nodes.compactMap { n -> Int32? in
+            guard let config = n["config"] as? String else { return nil }
+            let r = try? run(URL(fileURLWithPath: "/usr/bin/pgrep"), ["-f", "node --config \(config)"], limit: 10)
+            return r.flatMap { Int32($0.stdout.split(separator: "\n").first ?? "") }
+        }
+        XCTAssertEqual(pids.count, 5)
+        let leaderIndex = Int(status.leader) - 1
+        let victims = [leaderIndex, (leaderIndex + 1) % 5]
+        for v in victims { kill(pids[v], SIGSTOP) }
+        defer { for v in victims { kill(pids[v], SIGCONT) } }
+        XCTAssertEqual(try client.publish(topic: "five", payload: [2], commandID: "five-2"), 1)
+        XCTAssertEqual(try client.read(topic: "five", from: 0, linearizable: true).messages.count, 2)
+    }
+
     func testDemoRefusesANonEmptyDirectory() throws {
         let dir = tempDir("demo-nonempty")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
