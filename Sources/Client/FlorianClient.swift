@@ -21,7 +21,7 @@ public final class FlorianClient: Sendable {
         /// A connection on which a request has waited this long while nothing at all arrived is
         /// taken for dead (a hung or partitioned node sends no reset): the client moves to the next
         /// node and sends again. Subscribed connections are probed after this long of silence.
-        public var attemptTimeout: Duration = .seconds(2)
+        public var attemptTimeout: Duration = .seconds(1)
         public init() {}
     }
 

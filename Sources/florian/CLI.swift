@@ -66,7 +66,7 @@ extension CommandLine {
                    a 3-node (or 5-node) cluster of child processes on loopback with a throw-away PKI in DIR
                    (default: a new temporary directory); writes DIR/cluster.json, prints 'ready',
                    stops its children on Ctrl-C / SIGTERM
-          chaos kill-test [--seconds N] [--rate R] [--dir DIR]
+          chaos kill-test [--seconds N] [--rate R] [--hang] [--dir DIR]
                    3 node processes, a client publishing R/s with unique ids, a random node killed
                    (SIGKILL) and restarted every 3–8 s; last line 'kill-test: acked A, lost L, …'
           chaos failover-test [--kills K] [--dir DIR]

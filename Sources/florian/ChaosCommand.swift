@@ -8,7 +8,7 @@ extension CommandLine {
     /// `florian chaos kill-test | failover-test` (ops/chaos/).
     static func chaos(_ raw: [String]) throws -> Int32 {
         guard let sub = raw.first else { throw UsageError("chaos needs kill-test or failover-test") }
-        var args = try Arguments(Array(raw.dropFirst()), booleans: ["keep"])
+        var args = try Arguments(Array(raw.dropFirst()), booleans: ["keep", "hang"])
         let dirArg = args.string("dir")
         let keep = args.flag("keep")
         let dir = URL(fileURLWithPath: dirArg ?? FileManager.default.temporaryDirectory.appendingPathComponent("florian-chaos-\(getpid())").path)
@@ -16,10 +16,11 @@ extension CommandLine {
         case "kill-test":
             let seconds = try args.uint("seconds") ?? 60
             let rate = try args.uint("rate") ?? 200
+            let hang = args.flag("hang")
             try args.finish()
             guard seconds >= 5, (1...5_000).contains(rate) else { throw UsageError("kill-test needs --seconds ≥ 5 and --rate 1…5000") }
             defer { if !keep && dirArg == nil { try? FileManager.default.removeItem(at: dir) } }
-            return try KillTest(dir: dir, seconds: Double(seconds), rate: Double(rate)).run()
+            return try KillTest(dir: dir, seconds: Double(seconds), rate: Double(rate), hang: hang).run()
         case "failover-test":
             let kills = try args.uint("kills") ?? 20
             try args.finish()
@@ -169,6 +170,9 @@ struct KillTest {
     let dir: URL
     let seconds: Double
     let rate: Double
+    /// Half the faults freeze a node (SIGSTOP for 1–3 s, then SIGCONT) instead of killing it: a
+    /// hung node keeps its connections open and answers nothing, like one cut off by a partition.
+    var hang = false
 
     func run() throws -> Int32 {
         let (cluster, first) = try LocalCluster.launch(dir: dir, name: "kill-test")
@@ -200,7 +204,8 @@ struct KillTest {
         var rng = SystemRandomNumberGenerator()
         let start = Date()
         var nextKill = start.addingTimeInterval(Double.random(in: 3...8, using: &rng))
-        var kills = 0, failovers = 0
+        var kills = 0, failovers = 0, hangs = 0
+        var frozen: (pid: Int32, until: Date)?
         var sent = 0
         let interval = 1 / rate
         while Date().timeIntervalSince(start) < seconds {
@@ -208,22 +213,37 @@ struct KillTest {
             while sent < due {
                 if publisher.publishNext(maxInFlight: 256) { sent += 1 } else { break }
             }
-            if Date() >= nextKill {
+            if let f = frozen, Date() >= f.until {
+                kill(f.pid, SIGCONT)
+                frozen = nil
+            }
+            if Date() >= nextKill, frozen == nil {
                 let victim = cluster.members.randomElement(using: &rng)!.id
                 let leader = (try? statusClient.status())?.leader ?? 0
-                cluster.kill(victim)
-                kills += 1
-                if victim == leader { failovers += 1 }
-                try cluster.start(victim)
-                say("kill-test: t=\(String(format: "%.1f", Date().timeIntervalSince(start))) s killed node \(victim)\(victim == leader ? " (leader)" : "") and restarted it")
+                let at = String(format: "%.1f", Date().timeIntervalSince(start))
+                if hang && Bool.random(using: &rng), let pid = cluster.pid(victim) {
+                    let pause = Double.random(in: 1...3, using: &rng)
+                    kill(pid, SIGSTOP)
+                    frozen = (pid, Date().addingTimeInterval(pause))
+                    hangs += 1
+                    if victim == leader { failovers += 1 }
+                    say("kill-test: t=\(at) s froze node \(victim)\(victim == leader ? " (leader)" : "") for \(String(format: "%.1f", pause)) s")
+                } else {
+                    cluster.kill(victim)
+                    kills += 1
+                    if victim == leader { failovers += 1 }
+                    try cluster.start(victim)
+                    say("kill-test: t=\(at) s killed node \(victim)\(victim == leader ? " (leader)" : "") and restarted it")
+                }
                 nextKill = Date().addingTimeInterval(Double.random(in: 3...8, using: &rng))
             }
             usleep(2_000)
         }
+        if let f = frozen { kill(f.pid, SIGCONT) }
         publisher.waitIdle(timeout: 20)
         let s = publisher.state.withLock { $0 }
         let verdict = try ChaosVerdict.check(cluster: cluster, topic: topic, tag: "kt", acked: Set(s.acked.keys))
-        say("kill-test: \(kills) kills, \(s.next) publishes sent, \(s.failed) failed without an ack (last: \(s.lastFailure.isEmpty ? "none" : s.lastFailure)), \(verdict.messages) messages in the log")
+        say("kill-test: \(kills) kills, \(hangs) freezes, \(s.next) publishes sent, \(s.failed) failed without an ack (last: \(s.lastFailure.isEmpty ? "none" : s.lastFailure)), \(verdict.messages) messages in the log")
         if let d = verdict.diverged { say("kill-test: nodes diverge: \(d)") }
         let deadline = Date().addingTimeInterval(20)
         while seen.withLock({ $0.count }) < verdict.messages && Date() < deadline { usleep(20_000) }

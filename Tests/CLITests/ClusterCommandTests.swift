@@ -239,6 +239,16 @@ final class ClusterCommandTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stdout)
     }
 
+    func testKillTestWithFrozenNodesLosesAndDuplicatesNothing() throws {
+        let r = try run(Self.root.appendingPathComponent("ops/chaos/kill-test"), ["--seconds", "20", "--hang"], limit: 300)
+        let last = r.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        let m = try XCTUnwrap(last.wholeMatch(of: #/^kill-test: acked (\d+), lost 0, duplicated 0, failovers \d+, max-unavailable \d+ms$/#),
+                              "last line: \(last)\n\(r.stdout)\n\(r.stderr)")
+        XCTAssertGreaterThan(Int(m.1)!, 1_000, r.stdout)
+        XCTAssertTrue(r.stdout.contains("each once, in order"), r.stdout)
+        XCTAssertEqual(r.status, 0, r.stdout)
+    }
+
     func testFailoverTestReportsEveryKill() throws {
         let r = try run(Self.root.appendingPathComponent("ops/chaos/failover-test"), ["--kills", "3"], limit: 300)
         let last = r.stdout.split(separator: "\n").last.map(String.init) ?? ""
