@@ -59,6 +59,9 @@ public enum ClientRequest: Equatable, Sendable {
         }
     }
 
+    public var isStatus: Bool { if case .status = self { true } else { false } }
+    public var isUnsubscribe: Bool { if case .unsubscribe = self { true } else { false } }
+
     public var frame: ProtocolFrame {
         var w = ByteWriter()
         w.writeVarint(id)

@@ -50,14 +50,17 @@ public final class FlorianClient: Sendable {
                 return
             }
             let core = ClientCore(loop: loop, nodes: nodes, tls: tls, options: options)
+            let handle = loop.handle
             loop.everyIteration = {
                 for job in box.take() {
-                    if case .close = job { core.close(); loop.handle.stop() } else { core.handle(job) }
+                    if case .close = job { core.close(); handle.stop() } else { core.handle(job) }
                 }
             }
             ready.post(.success(loop.handle))
             loop.run()
             core.close()
+            // The closure holds the core; dropping it frees the loop, its descriptors and the core.
+            loop.everyIteration = nil
         }.start()
         switch ready.wait()! {
         case .success(let h): handle = h
@@ -317,6 +320,10 @@ private final class ClientCore: FrameConnectionDelegate {
         }
         if reply.id == probeID, case .status(_, let status) = reply {
             probeID = nil
+            if let halted = status.halted {
+                lastReason = "node \(status.node) stopped serving: \(halted)"
+                return c.close(reason: lastReason)
+            }
             attempts = 0
             ready = true
             if options.followLeader, status.leader != 0, status.leader != status.node, let leader = status.leaderMember {
@@ -341,11 +348,17 @@ private final class ClientCore: FrameConnectionDelegate {
             return s.onEvent(event)
         }
         if case .failure(let id, let f) = reply, subscriptions[id] != nil {
-            // A subscription refused (bad topic name…): tell the subscriber once, as a gap to nowhere.
+            // A subscription refused (bad topic name, too many on one connection): noted as the
+            // last reason; it is asked for again after the next reconnect.
             lastReason = f.reason
             return
         }
         guard let p = pending[reply.id] else { return }
+        if case .failure(_, let f) = reply, f.code == .halted {
+            // This node stopped serving: send everything again elsewhere (same command ids).
+            lastReason = f.reason
+            return c.close(reason: f.reason)
+        }
         if case .failure(_, let f) = reply, retryable(f, p) {
             pending[reply.id]?.sent = false
             if options.followLeader, f.code == .unavailable, !f.leaderAddress.isEmpty, f.leaderAddress != nodes[current % nodes.count] {

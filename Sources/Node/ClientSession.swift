@@ -43,7 +43,12 @@ final class ClientSession: FrameConnectionDelegate {
     func connection(_ c: FrameConnection, received frame: ProtocolFrame) {
         let request: ClientRequest
         do { request = try ClientRequest.decode(frame) } catch { return c.refuse(.malformed, "\(error)") }
-        guard pending.count < Self.maxPending else {
+        // A node that stopped serving (storage failure) answers only status: its state is frozen
+        // and its log will not grow; the client moves to another node.
+        if let reason = node.bus.replica.haltReason, !(request.isStatus) {
+            return reply(.failure(id: request.id, RequestFailure(code: .halted, reason: "this node stopped serving: \(reason)")))
+        }
+        guard pending.count < Self.maxPending || request.isStatus || request.isUnsubscribe else {
             return reply(.failure(id: request.id, RequestFailure(code: .overloaded, reason: "\(Self.maxPending) requests in flight")))
         }
         switch request {

@@ -24,12 +24,13 @@ final class Mesh: Transport {
         l.maxFrameSize = 64 << 20  // whole snapshots travel in one frame
         l.maxBufferedBytes = 96 << 20
         l.idleTimeout = .seconds(60)  // links ping every 20 s both ways
+        l.maxConnections = 32  // the peers' links; unverified sockets cannot crowd them out for long
         return l
     }
 
     let config: NodeConfig
     private unowned let loop: EventLoop
-    private let dialContext: TLSContext
+    private var dialContext: TLSContext
     private let log: (String) -> Void
     private var links: [UInt64: PeerLink] = [:]
     private var inbound: [ObjectIdentifier: InboundPeer] = [:]
@@ -104,7 +105,14 @@ final class Mesh: Transport {
     fileprivate func heard(_ node: UInt64) { lastHeard[node] = EventLoop.now() }
     fileprivate func closed(_ c: FrameConnection) { inbound[ObjectIdentifier(c)] = nil }
     fileprivate var eventLoop: EventLoop { loop }
-    fileprivate var context: TLSContext { dialContext }
+    /// The context to dial with, rebuilt when the CRL file changed (peers verified anew).
+    fileprivate var context: TLSContext {
+        if let crl = dialContext.configuration.crlFile, TLSContext.modificationTime(crl) != dialContext.crlModified,
+           let fresh = try? TLSContext(dialContext.configuration, side: .client) {
+            dialContext = fresh
+        }
+        return dialContext
+    }
     fileprivate func logLine(_ s: String) { log(s) }
 
     // MARK: - Outgoing link

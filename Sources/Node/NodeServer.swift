@@ -195,7 +195,11 @@ public final class NodeServer {
 
     /// Proposes a command (from a local client or forwarded by a peer) on this node, which must lead.
     func submitAsLeader(_ envelope: CommandEnvelope, reply: @escaping (Result<[UInt8], RequestFailure>) -> Void) {
-        bus.submit(envelope: envelope) { [weak self] result in
+        // The leader's clock stamps every command: a follower whose clock runs ahead must not
+        // move the state clock (dedup window, retention by age) forward.
+        let stamped = (try? CommandEnvelope(type: envelope.type, id: envelope.id, sender: envelope.sender,
+                                            timestamp: bus.now, payload: envelope.payload)) ?? envelope
+        bus.submit(envelope: stamped) { [weak self] result in
             guard let self else { return }
             switch result {
             case .success(let outcome): reply(.success(outcome.encoded()))

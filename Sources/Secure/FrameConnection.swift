@@ -124,6 +124,7 @@ public final class FrameConnection: EventHandler {
         plaintext.append(ProtocolFrame.version)
         plaintext.append(frame.kind)
         plaintext.append(contentsOf: frame.body)
+        if bufferedBytes > limits.maxBufferedBytes / 4 { reportedHigh = true }
         if !flushScheduled {
             flushScheduled = true
             loop.atEndOfIteration { [weak self] in self?.flush() }
@@ -200,12 +201,24 @@ public final class FrameConnection: EventHandler {
         }
         do {
             let plain = try session.readPlaintext()
-            guard !plain.isEmpty else { return }
-            touch()
-            for payload in try decoder.feed(plain) {
-                let frame = try ProtocolFrame.decode(payload: payload)
-                delegate?.connection(self, received: frame)
-                if isClosed { return }
+            if !plain.isEmpty {
+                touch()
+                decoder.append(plain)
+            }
+        } catch {
+            return close(reason: "\(error)")
+        }
+        deliverFrames()
+    }
+
+    /// Hands complete frames to the delegate while the answers waiting for the peer stay under a
+    /// quarter of the limit. A peer that pipelines requests faster than it reads the answers waits
+    /// in its own socket buffer, not in ours: the rest stays in the decoder (at most one read's
+    /// worth, as reading pauses too) until the output drains.
+    private func deliverFrames() {
+        do {
+            while !isClosed, !isCongested, let payload = try decoder.nextFrame() {
+                delegate?.connection(self, received: try ProtocolFrame.decode(payload: payload))
             }
         } catch let e as WireError {
             let code: ProtocolFrame.ErrorCode = if case .frameTooLarge = e { .tooLarge } else { .malformed }
@@ -292,7 +305,8 @@ public final class FrameConnection: EventHandler {
         if pause { reportedHigh = true }
         if reportedHigh && !pause {
             reportedHigh = false
-            delegate?.connectionDrained(self)
+            deliverFrames()
+            if !isClosed { delegate?.connectionDrained(self) }
         }
     }
 

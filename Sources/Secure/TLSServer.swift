@@ -70,7 +70,11 @@ public final class TLSServer: EventHandler {
                let modified = TLSContext.modificationTime(crl), modified != self.context.crlModified {
                 do {
                     self.context = try TLSContext(self.context.configuration, side: .server)
-                    self.log("CRL \(crl) changed: reloaded")
+                    // Peers verified against the old CRL must verify again: every connection is
+                    // closed and its peer reconnects (a revoked one is then refused).
+                    let open = Array(self.connections.values)
+                    self.log("CRL \(crl) changed: reloaded; closing \(open.count) connections so that every peer is verified again")
+                    for c in open { c.close(reason: "the CRL changed") }
                 } catch {
                     self.log("CRL \(crl) changed but cannot be loaded, keeping the previous one: \(error)")
                 }
@@ -84,7 +88,10 @@ public final class TLSServer: EventHandler {
     func readable() {
         while !stopped {
             let client = Glibc.accept(fd, nil, nil)
-            guard client >= 0 else { return }
+            guard client >= 0 else {
+                if errno == EMFILE || errno == ENFILE { pauseAccepting() }
+                return
+            }
             _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             var one: Int32 = 1
@@ -110,6 +117,17 @@ public final class TLSServer: EventHandler {
     }
 
     func writable() {}
+
+    /// Out of descriptors: the pending connection would keep the socket readable and the loop
+    /// spinning, so stop watching it for 100 ms.
+    private func pauseAccepting() {
+        log("cannot accept: out of file descriptors (\(connections.count) connections open); pausing 100 ms")
+        loop.unregister(self)
+        loop.schedule(after: 100_000_000) { [weak self] in
+            guard let self, !self.stopped else { return }
+            self.loop.register(self, writable: false)
+        }
+    }
 
     /// Holds a connection until its handshake ends, then hands it to `accept`'s delegate.
     private final class AcceptGate: FrameConnectionDelegate {

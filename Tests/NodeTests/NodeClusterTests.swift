@@ -224,3 +224,60 @@ final class NodeClusterTests: XCTestCase {
         XCTAssertThrowsError(try t2.exchange(ProtocolFrame(kind: 77, body: [1])))
     }
 }
+
+/// Back-pressure on the client listener, in-process: large answers and slow readers.
+extension NodeClusterTests {
+    typealias Cluster = NodeClusterTests
+
+    /// More than a megabyte of history: the subscription is paused while the connection is
+    /// congested and must resume when it drains (it once stayed paused for good).
+    func testASubscriptionWithAMegabytesBacklogDeliversEverything() throws {
+        let c = try client()
+        defer { c.close() }
+        try c.createTopic("backlog", commandID: "backlog-topic")
+        let big = [UInt8](repeating: 0x61, count: 60_000)
+        for k in 0..<40 { _ = try c.publish(topic: "backlog", payload: big, commandID: "backlog-\(k)") }
+        let got = Mutex<[UInt64]>([])
+        let all = DispatchSemaphore(value: 0)
+        let reader = try client()
+        defer { reader.close() }
+        reader.subscribe(topic: "backlog", from: 0) { event in
+            if case .message(let m) = event, got.withLock({ $0.append(m.offset); return $0.count }) == 40 { all.signal() }
+        }
+        XCTAssertEqual(all.wait(timeout: .now() + 20), .success, "delivered \(got.withLock { $0.count }) of 40")
+        XCTAssertEqual(got.withLock { $0 }, Array(0..<40))
+    }
+
+    /// A client that pipelines hundreds of large reads and reads nothing: the node stops reading
+    /// its requests instead of buffering every answer, and serves others meanwhile.
+    func testAPipeliningClientThatDoesNotReadCannotBalloonTheNode() throws {
+        let c = try client()
+        defer { c.close() }
+        try c.createTopic("ballast", commandID: "ballast-topic")
+        let big = [UInt8](repeating: 0x62, count: 100_000)
+        for k in 0..<8 { _ = try c.publish(topic: "ballast", payload: big, commandID: "ballast-\(k)") }
+        let node = Cluster.members[0].client
+        let raw = try TLSClient(host: "127.0.0.1", port: node.port,
+                                context: try TLSContext(.fromPKI(directory: Cluster.pki.url.path, name: "anna", accepting: [.node]), side: .client))
+        _ = try raw.exchange(ClientRequest.status(id: 0).frame)
+        let before = Self.rssMB()
+        var batch: [UInt8] = []
+        for k in 1...400 {
+            batch += try ClientRequest.read(id: UInt64(k), topic: "ballast", from: 0, limit: 100, linearizable: false).frame.encode(maxPayloadSize: 1 << 20)
+        }
+        // 400 answers of 800 KB would be 320 MB; the node must hold back after a few.
+        do { try raw.sendRaw(batch) } catch {}
+        Thread.sleep(forTimeInterval: 1)
+        let grown = Self.rssMB() - before
+        XCTAssertLessThan(grown, 100, "the node buffered \(grown) MB for a client that does not read")
+        XCTAssertNotEqual(try c.status().leader, 0, "others are still served")
+        raw.close()
+    }
+
+    static func rssMB() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kb = Double(line.split(separator: " ", omittingEmptySubsequences: true)[1]) else { return 0 }
+        return kb / 1024
+    }
+}
