@@ -191,6 +191,16 @@ private final class ClientCore: FrameConnectionDelegate {
     private var sweepTimer: UInt64?
     private var retryTimer: UInt64?
     private var lastReason = "not connected yet"
+    /// Addresses that failed before answering, and until when the client does not move to them
+    /// on a leader hint (a leader whose client port this client cannot reach: stay on a follower,
+    /// which forwards, instead of bouncing between the two).
+    private var unreachableUntil: [String: UInt64] = [:]
+
+    private func reachable(_ address: String) -> Bool {
+        guard let until = unreachableUntil[address] else { return true }
+        if EventLoop.now() >= until { unreachableUntil[address] = nil; return true }
+        return false
+    }
 
     struct Pending {
         var body: ClientRequestBody
@@ -272,6 +282,7 @@ private final class ClientCore: FrameConnectionDelegate {
             connection = try FrameConnection.connect(host: String(parts[0]), port: port, context: tls, loop: loop, delegate: self)
         } catch {
             lastReason = "\(address): \(error)"
+            unreachableUntil[address] = EventLoop.now() + 5_000_000_000
             advance()
         }
     }
@@ -326,7 +337,8 @@ private final class ClientCore: FrameConnectionDelegate {
             }
             attempts = 0
             ready = true
-            if options.followLeader, status.leader != 0, status.leader != status.node, let leader = status.leaderMember {
+            if options.followLeader, status.leader != 0, status.leader != status.node, let leader = status.leaderMember,
+               reachable(leader.client) {
                 for m in status.members where !nodes.contains(m.client) { nodes.append(m.client) }
                 return switchTo(leader.client)
             }
@@ -361,7 +373,8 @@ private final class ClientCore: FrameConnectionDelegate {
         }
         if case .failure(_, let f) = reply, retryable(f, p) {
             pending[reply.id]?.sent = false
-            if options.followLeader, f.code == .unavailable, !f.leaderAddress.isEmpty, f.leaderAddress != nodes[current % nodes.count] {
+            if options.followLeader, f.code == .unavailable, !f.leaderAddress.isEmpty, f.leaderAddress != nodes[current % nodes.count],
+               reachable(f.leaderAddress) {
                 return switchTo(f.leaderAddress)
             }
             loop.schedule(after: 20_000_000) { [weak self] in self?.sendPending() }
@@ -387,6 +400,7 @@ private final class ClientCore: FrameConnectionDelegate {
     func connectionClosed(_ c: FrameConnection, reason: String) {
         guard c === connection else { return }
         lastReason = reason
+        if !ready { unreachableUntil[nodes[current % nodes.count]] = EventLoop.now() + 5_000_000_000 }
         for id in pending.keys { pending[id]?.sent = false }
         advance()
     }
