@@ -66,10 +66,10 @@ extension CommandLine {
                    a 3-node (or 5-node) cluster of child processes on loopback with a throw-away PKI in DIR
                    (default: a new temporary directory); writes DIR/cluster.json, prints 'ready',
                    stops its children on Ctrl-C / SIGTERM
-          chaos kill-test [--seconds N] [--rate R] [--hang] [--dir DIR]
+          chaos kill-test [--seconds N] [--rate R] [--hang] [--dir DIR] [--keep]
                    3 node processes, a client publishing R/s with unique ids, a random node killed
                    (SIGKILL) and restarted every 3–8 s; last line 'kill-test: acked A, lost L, …'
-          chaos failover-test [--kills K] [--dir DIR]
+          chaos failover-test [--kills K] [--dir DIR] [--keep]
                    kills the leader K times, each time from the kill to the next commit seen;
                    last line 'failover-test: kills K, p50 …, p99 …, max …, lost L'
           simulate --seeds N [--start S] [--scenario FILE] [--mutant NAME] [--workers W]

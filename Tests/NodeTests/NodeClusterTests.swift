@@ -281,3 +281,24 @@ extension NodeClusterTests {
         return kb / 1024
     }
 }
+
+/// Revocation while connected: a CRL change re-verifies every open connection.
+extension NodeClusterTests {
+    func testARevokedClientIsCutOffWithoutARestartAndTheClusterCarriesOn() throws {
+        try Self.pki.issue(role: .analyst, name: "carl")
+        let port = Self.members[2].client.port
+        let carl = try TLSClient(host: "127.0.0.1", port: port, context: try tls("carl"))
+        guard case .status = try ClientReply.decode(try carl.exchange(ClientRequest.status(id: 1).frame)) else { return XCTFail("no status") }
+        try Self.pki.revoke(name: "carl")
+        // The node re-reads the CRL within a second and closes every connection it accepted.
+        Thread.sleep(forTimeInterval: 2.5)
+        XCTAssertThrowsError(try carl.exchange(ClientRequest.status(id: 2).frame), "a revoked client kept its connection")
+        XCTAssertThrowsError(try TLSClient(host: "127.0.0.1", port: port, context: try tls("carl")).exchange(ClientRequest.status(id: 3).frame),
+                             "a revoked client could connect again")
+        // Everyone else reconnects (the mesh links too) and the cluster commits.
+        let c = try client()
+        defer { c.close() }
+        try c.createTopic("after-crl", commandID: "after-crl-topic")
+        XCTAssertEqual(try c.publish(topic: "after-crl", payload: [1], commandID: "after-crl-1"), 0)
+    }
+}
