@@ -12,6 +12,8 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
 
         .target(name: "Wire"),
+        // The alarm dispatcher's pure domain: POCSAG and ZVEI encoders, the airtime scheduler (issue 6).
+        .target(name: "Alarming", dependencies: ["Wire"]),
         .target(name: "Consensus"),
         .target(name: "Store", dependencies: ["Consensus", "Wire", "CSQLite"]),
         .target(name: "Bus", dependencies: ["Consensus", "Wire"]),
@@ -23,7 +25,7 @@ let package = Package(
         // The client side of the node protocol (Protocols/client.md): codec and the Swift client.
         .target(name: "Client", dependencies: ["Bus", "Secure", "Wire"]),
         .target(name: "Node", dependencies: ["Consensus", "Bus", "Store", "Secure", "Client", "Wire", "CEpoll"]),
-        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire", "Client", "CEpoll"]),
+        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire", "Client", "CEpoll", "Alarming"]),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus"]),
@@ -33,6 +35,8 @@ let package = Package(
         .testTarget(name: "SecureTests", dependencies: ["Secure", "Wire"]),
         .testTarget(name: "ClusterTests", dependencies: ["Bus", "Store", "Consensus"]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
+        // The encoders against an independent decoder (multimon-ng, installed by .ci/run).
+        .testTarget(name: "AlarmingTests", dependencies: ["Alarming"]),
         // Node processes' runtime in-process: 3 NodeServers on threads, over real mTLS sockets.
         .testTarget(name: "NodeTests", dependencies: ["Node", "Client", "Secure", "Bus", "Wire"]),
         // Runs the release binary (`swift build -c release` first): seeds, mutants, trace hashes.

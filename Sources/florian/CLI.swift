@@ -86,6 +86,10 @@ extension CommandLine {
           bench tls [--seconds S]
                    mutual TLS 1.3 handshakes/s and bulk MB/s over loopback, beside openssl s_time
                    and openssl speed from the same run (use taskset -c 0 for one core)
+          pocsag encode --ric R --function F (--text T | --numeric N | --tone)
+                 [--baud 512|1200|2400] [--format raw|codewords]
+                   one page (ITU-R M.584): 'raw' writes the NRZ baseband as 16-bit little-endian
+                   PCM at 22050 Hz to stdout; 'codewords' prints one batch a line (17 hex words)
           pki --dir DIR init [--org O] [--days N] | issue <role> <name> [--org O] [--days N]
                 | revoke <name> | crl
                    the city PKI: CA, per-identity keys (0600) and certificates, CRL
@@ -106,6 +110,7 @@ extension CommandLine {
             case "node": return try node(Array(args.dropFirst()))
             case "demo": return try demo(Array(args.dropFirst()))
             case "chaos": return try chaos(Array(args.dropFirst()))
+            case "pocsag": return try pocsag(Array(args.dropFirst()))
             case "help", "--help", "-h":
                 print(usage)
                 return 0
