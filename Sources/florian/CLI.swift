@@ -90,6 +90,9 @@ extension CommandLine {
                  [--baud 512|1200|2400] [--format raw|codewords]
                    one page (ITU-R M.584): 'raw' writes the NRZ baseband as 16-bit little-endian
                    PCM at 22050 Hz to stdout; 'codewords' prints one batch a line (17 hex words)
+          zvei encode DIGITS [--siren fire|warning|all-clear|test]
+                   a ZVEI1 five-tone call (70 ms tones, repeat tone for a repeated digit) and the
+                   siren's double tone, as 16-bit little-endian PCM at 22050 Hz on stdout
           pki --dir DIR init [--org O] [--days N] | issue <role> <name> [--org O] [--days N]
                 | revoke <name> | crl
                    the city PKI: CA, per-identity keys (0600) and certificates, CRL
@@ -111,6 +114,7 @@ extension CommandLine {
             case "demo": return try demo(Array(args.dropFirst()))
             case "chaos": return try chaos(Array(args.dropFirst()))
             case "pocsag": return try pocsag(Array(args.dropFirst()))
+            case "zvei": return try zvei(Array(args.dropFirst()))
             case "help", "--help", "-h":
                 print(usage)
                 return 0

@@ -32,3 +32,23 @@ extension CommandLine {
         return 0
     }
 }
+
+extension CommandLine {
+    /// `florian zvei encode DIGITS [--siren fire|warning|all-clear|test]`: the five-tone call (and
+    /// the siren's double tone) as 16-bit little-endian PCM at 22050 Hz on stdout.
+    static func zvei(_ raw: [String]) throws -> Int32 {
+        guard raw.first == "encode", raw.count >= 2, !raw[1].hasPrefix("--") else { throw UsageError("zvei needs: zvei encode DIGITS [--siren SIGNAL]") }
+        var args = try Arguments(Array(raw.dropFirst(2)), booleans: [])
+        let sirenName = args.string("siren")
+        try args.finish()
+        var siren: ZVEI.SirenSignal?
+        if let sirenName {
+            guard let s = ZVEI.SirenSignal(rawValue: sirenName) else {
+                throw UsageError("--siren must be one of \(ZVEI.SirenSignal.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            siren = s
+        }
+        FileHandle.standardOutput.write(Data(try ZVEI.pcmBytes(digits: raw[1], siren: siren)))
+        return 0
+    }
+}

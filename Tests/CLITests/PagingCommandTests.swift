@@ -67,4 +67,28 @@ final class PagingCommandTests: XCTestCase {
             XCTAssertTrue(r.out.isEmpty, "\(args) wrote to stdout")
         }
     }
+
+    func testZVEICallsAreDecodedByMultimonAndBadOnesRefused() throws {
+        let r = try florian(["zvei", "encode", "22334", "--siren", "test"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("zvei-cli-\(getpid()).raw")
+        try r.out.write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/multimon-ng")
+        p.arguments = ["-q", "-t", "raw", "-a", "ZVEI1", file.path]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertTrue(text.hasPrefix("ZVEI1: 2E3E4"), text)
+        let bad = try florian(["zvei", "encode", "1234"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.err.contains("five digits"), bad.err)
+        let siren = try florian(["zvei", "encode", "12345", "--siren", "flood"])
+        XCTAssertEqual(siren.status, 2)
+        XCTAssertTrue(siren.err.contains("--siren must be one of fire, warning, all-clear, test"), siren.err)
+    }
 }
