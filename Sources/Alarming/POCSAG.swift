@@ -122,18 +122,24 @@ public enum POCSAG {
         return words
     }
 
+    /// How many message codewords `content` takes (0 for tone only; a valid page's content).
+    public static func messageCodewordCount(_ content: Content) -> Int {
+        (((try? messageBits(content).count) ?? 0) + 19) / 20
+    }
+
     // MARK: - Batches
 
     /// The batches of a transmission carrying `pages` in this order, each as 17 codewords starting
-    /// with the sync codeword. Each page's address goes into its RIC's frame (waiting for the next
-    /// batch when that frame has passed); the codeword after the last message codeword is an idle
+    /// with the sync codeword. Each page's address goes into its RIC's frame — the next codeword
+    /// that belongs to it, in this batch or the next; the codeword after the last message codeword is an idle
     /// or the next address, as pagers (and decoders) need to see the message end.
     public static func batches(_ pages: [Page]) throws(PagingError) -> [[UInt32]] {
         var slots: [UInt32] = []  // codewords after the preamble, without sync words
         for page in pages {
             let frame = Int(page.ric & 7)
-            // Idle up to the start of the RIC's frame (in this batch or the next).
-            while (slots.count % 16) / 2 != frame || slots.count % 2 != 0 {
+            // Idle up to the RIC's frame (in this batch or the next); either of the frame's two
+            // codewords may carry the address, so two pages can share a frame.
+            while (slots.count % 16) / 2 != frame {
                 slots.append(idleCodeword)
             }
             slots.append(addressCodeword(ric: page.ric, function: page.function))

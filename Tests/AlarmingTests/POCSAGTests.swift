@@ -65,7 +65,7 @@ final class POCSAGTests: XCTestCase {
     static let multimon = ["/usr/bin/multimon-ng", "/usr/local/bin/multimon-ng"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// Runs multimon-ng over `pcm` and returns its POCSAG lines, in order.
-    func decode(_ pcm: [UInt8], rate: POCSAG.BitRate, mode: String) throws -> [Decoded] {
+    static func decode(_ pcm: [UInt8], rate: POCSAG.BitRate, mode: String) throws -> [Decoded] {
         let bin = try XCTUnwrap(Self.multimon, "multimon-ng is not installed (apt-get install multimon-ng; .ci/run does it)")
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("pocsag-\(getpid())-\(rate.rawValue)-\(mode).raw")
         try Data(pcm).write(to: file)
@@ -128,7 +128,7 @@ final class POCSAGTests: XCTestCase {
                     case .numeric(let t), .alphanumeric(let t): return Decoded(ric: page.ric, function: page.function, text: t)
                     }
                 }
-                let decoded = try decode(try concatenated(pages, rate: rate), rate: rate, mode: mode)
+                let decoded = try Self.decode(try concatenated(pages, rate: rate), rate: rate, mode: mode)
                 total += expected.count
                 if decoded != expected {
                     let n = max(decoded.count, expected.count)

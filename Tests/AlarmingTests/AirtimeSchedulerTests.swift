@@ -1,0 +1,135 @@
+@testable import Alarming
+import XCTest
+
+final class AirtimeSchedulerTests: XCTestCase {
+    func page(_ id: UInt64, ric: UInt32, _ c: PageClass, at t: UInt64, text: String? = nil) throws -> QueuedPage {
+        QueuedPage(id: id, page: try POCSAG.Page(ric: ric, function: 0, content: text.map { .alphanumeric($0) } ?? .tone), pageClass: c, queuedAt: t)
+    }
+
+    func testAlarmsGoBeforeReAlarmsBeforeInformationBeforeTests() throws {
+        var s = AirtimeScheduler(rate: .b1200, maxBatches: 1)
+        // Long texts in one frame: one page a transmission, so the order shows.
+        let text = String(repeating: "x", count: 40)
+        try s.enqueue(page(1, ric: 8, .test, at: 0, text: text))
+        try s.enqueue(page(2, ric: 16, .information, at: 1, text: text))
+        try s.enqueue(page(3, ric: 24, .reAlarm, at: 2, text: text))
+        try s.enqueue(page(4, ric: 32, .alarm, at: 3, text: text))
+        var order: [UInt64] = []
+        var now: UInt64 = 10
+        while let t = s.next(now: now) {
+            order += t.pages.map(\.id)
+            now = t.end
+        }
+        XCTAssertEqual(order, [4, 3, 2, 1])
+    }
+
+    func testTheChannelIsBusyWhileATransmissionIsOnAir() throws {
+        var s = AirtimeScheduler(rate: .b1200)
+        try s.enqueue(page(1, ric: 1, .alarm, at: 0))
+        let t = try XCTUnwrap(s.next(now: 0))
+        XCTAssertEqual(t.airtimeMillis, s.airtime(batches: 1))
+        XCTAssertEqual(t.airtimeMillis, (576 + 544) * 1000 / 1200 + 1)
+        try s.enqueue(page(2, ric: 2, .alarm, at: 1))
+        XCTAssertNil(s.next(now: t.end - 1))
+        XCTAssertEqual(s.next(now: t.end)?.pages.map(\.id), [2])
+    }
+
+    func testFifteenToneAlarmsShareOneBatch() throws {
+        var s = AirtimeScheduler(rate: .b1200)
+        var id: UInt64 = 0
+        // Two pages in each of frames 0–6, one in frame 7: with the closing idle codeword that a
+        // pager needs after the last page, exactly one batch.
+        for frame: UInt32 in 0..<8 {
+            for k: UInt32 in 1...(frame == 7 ? 1 : 2) {
+                id += 1
+                try s.enqueue(page(id, ric: k * 1000 * 8 + frame, .alarm, at: 0))
+            }
+        }
+        let t = try XCTUnwrap(s.next(now: 0))
+        XCTAssertEqual(t.pages.count, 15)
+        XCTAssertEqual(t.batches.count, 1, "two addresses per frame fill one batch")
+        XCTAssertEqual(t.batches[0].filter { $0 == POCSAG.idleCodeword }.count, 1)
+        XCTAssertEqual(t.batches[0].last, POCSAG.idleCodeword)
+        // Every page's address sits in its RIC's frame.
+        for p in t.pages {
+            let frame = Int(p.page.ric & 7)
+            let address = POCSAG.addressCodeword(ric: p.page.ric, function: 0)
+            XCTAssertTrue([t.batches[0][1 + 2 * frame], t.batches[0][2 + 2 * frame]].contains(address), "\(p.page.ric)")
+        }
+        XCTAssertTrue(s.queue.isEmpty)
+    }
+
+    func testATransmissionStopsAtItsBatchLimitAndTheRestWaits() throws {
+        var s = AirtimeScheduler(rate: .b2400, maxBatches: 2)
+        for k: UInt64 in 0..<60 { try s.enqueue(page(k, ric: UInt32(k * 13 + 5), .alarm, at: 0)) }
+        let t = try XCTUnwrap(s.next(now: 0))
+        XCTAssertLessThanOrEqual(t.batches.count, 2)
+        XCTAssertGreaterThan(t.pages.count, 16)
+        XCTAssertEqual(s.queue.count, 60 - t.pages.count)
+    }
+
+    func testNoClassStarvesUnderSustainedAlarms() throws {
+        var s = AirtimeScheduler(rate: .b512, maxBatches: 1)
+        let text = String(repeating: "y", count: 30)
+        try s.enqueue(page(0, ric: 3, .test, at: 0, text: text))
+        try s.enqueue(page(1, ric: 4, .information, at: 0, text: text))
+        var now: UInt64 = 0, id: UInt64 = 10
+        var sentAt: [UInt64: UInt64] = [:]
+        // An alarm with a long text arrives every second for ten minutes: the channel is full.
+        while now < 600_000 {
+            if now % 1000 < 50 {
+                id += 1
+                try s.enqueue(page(id, ric: UInt32(id % 2_000_000), .alarm, at: now, text: text))
+            }
+            if let t = s.next(now: now) { for p in t.pages { sentAt[p.id] = t.start } }
+            now += 50
+        }
+        let information = try XCTUnwrap(sentAt[1], "the information page starved")
+        let test = try XCTUnwrap(sentAt[0], "the test page starved")
+        XCTAssertLessThanOrEqual(information, 60_000 + 5_000)
+        XCTAssertLessThanOrEqual(test, 300_000 + 5_000)
+        XCTAssertGreaterThan(s.utilisation(now: now), 0.9)
+    }
+
+    func testWaitsAreReportedPerPage() throws {
+        var s = AirtimeScheduler(rate: .b1200)
+        try s.enqueue(page(1, ric: 9, .alarm, at: 100))
+        _ = s.next(now: 250)
+        XCTAssertEqual(s.waits.map(\.waitMillis), [150])
+        XCTAssertEqual(s.waits.map(\.pageClass), [.alarm])
+    }
+}
+
+/// The scheduler's packed transmissions, decoded by multimon-ng: every page of a shared
+/// preamble arrives, with its RIC, function and text.
+final class PackedTransmissionTests: XCTestCase {
+    func testMultimonDecodesEveryPageOfPackedTransmissions() throws {
+        var rng = SystemRandomNumberGenerator()
+        for rate in POCSAG.BitRate.allCases {
+            var s = AirtimeScheduler(rate: rate, maxBatches: 6)
+            for k: UInt64 in 0..<40 {
+                let ric = UInt32.random(in: 0...POCSAG.maxRIC, using: &rng)
+                let function = UInt8.random(in: 0...3, using: &rng)
+                let content: POCSAG.Content = k % 3 == 0 ? .alphanumeric("Einsatz \(k): F2 Küchenbrand, Straße \(ric % 100)") : .tone
+                s.enqueue(QueuedPage(id: k, page: try POCSAG.Page(ric: ric, function: function, content: content),
+                                     pageClass: k % 5 == 0 ? .information : .alarm, queuedAt: 0))
+            }
+            var sent: [POCSAG.Page] = []
+            var pcm: [UInt8] = []
+            var now: UInt64 = 0
+            while let t = s.next(now: now) {
+                XCTAssertGreaterThan(t.pages.count, 1, "packing: several pages per transmission")
+                sent += t.pages.map(\.page)
+                pcm += try POCSAG.transmission(t.pages.map(\.page), rate: rate) + [UInt8](repeating: 0, count: 2 * 2205)
+                now = t.end
+            }
+            XCTAssertEqual(sent.count, 40)
+            let decoded = try POCSAGTests.decode(pcm, rate: rate, mode: "alpha")
+            let expected = sent.map { p -> POCSAGTests.Decoded in
+                if case .alphanumeric(let text) = p.content { return .init(ric: p.ric, function: p.function, text: text) }
+                return .init(ric: p.ric, function: p.function, text: nil)
+            }
+            XCTAssertEqual(decoded, expected, "\(rate.rawValue) bit/s")
+        }
+    }
+}
