@@ -14,6 +14,8 @@ let package = Package(
         .target(name: "Wire"),
         // The alarm dispatcher's pure domain: POCSAG and ZVEI encoders, the airtime scheduler (issue 6).
         .target(name: "Alarming", dependencies: ["Wire"]),
+        // The IO around Alarming: transmitter sinks (later the station and paging gateways).
+        .target(name: "Gateways", dependencies: ["Alarming"]),
         .target(name: "Consensus"),
         .target(name: "Store", dependencies: ["Consensus", "Wire", "CSQLite"]),
         .target(name: "Bus", dependencies: ["Consensus", "Wire"]),
@@ -37,6 +39,7 @@ let package = Package(
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         // The encoders against an independent decoder (multimon-ng, installed by .ci/run).
         .testTarget(name: "AlarmingTests", dependencies: ["Alarming"]),
+        .testTarget(name: "GatewaysTests", dependencies: ["Gateways", "Alarming"]),
         // Node processes' runtime in-process: 3 NodeServers on threads, over real mTLS sockets.
         .testTarget(name: "NodeTests", dependencies: ["Node", "Client", "Secure", "Bus", "Wire"]),
         // Runs the release binary (`swift build -c release` first): seeds, mutants, trace hashes.

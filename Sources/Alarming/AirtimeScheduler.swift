@@ -48,7 +48,8 @@ public struct Transmission: Equatable, Sendable {
 /// - Report: each page's queue wait, and the channel's utilisation (airtime / elapsed time).
 public struct AirtimeScheduler: Sendable {
     public let rate: POCSAG.BitRate
-    /// Batches after one preamble at most (a long transmission delays the next alarm).
+    /// Batches after one preamble at most (a long transmission delays the next alarm; 12 batches
+    /// are 5.9 s at 1200 bit/s and carry up to 191 tone-only pages).
     public var maxBatches: Int
     /// Wait after which a page of a class goes ahead of higher classes (ms).
     public var maxWaitMillis: [PageClass: UInt64]
@@ -60,7 +61,7 @@ public struct AirtimeScheduler: Sendable {
     /// (page, class, wait in ms) of every page sent, in send order.
     private(set) public var waits: [(id: UInt64, pageClass: PageClass, waitMillis: UInt64)] = []
 
-    public init(rate: POCSAG.BitRate, maxBatches: Int = 8,
+    public init(rate: POCSAG.BitRate, maxBatches: Int = 12,
                 maxWaitMillis: [PageClass: UInt64] = [.alarm: 0, .reAlarm: 20_000, .information: 60_000, .test: 300_000]) {
         self.rate = rate
         self.maxBatches = max(1, maxBatches)
@@ -97,8 +98,8 @@ public struct AirtimeScheduler: Sendable {
         guard now >= busyUntil, !queue.isEmpty else { return nil }
         var chosen: [QueuedPage] = []
         var layout: [[UInt32]] = []
-        // The best-ranked 256 are considered (each trial lays the transmission out again).
-        for candidate in ranked(now: now).prefix(256) {
+        // The best-ranked 512 are considered (each trial lays the transmission out again).
+        for candidate in ranked(now: now).prefix(512) {
             let trial = Self.layOut(chosen + [candidate])
             guard let batches = try? POCSAG.batches(trial.map(\.page)) else { continue }
             if batches.count > maxBatches && !chosen.isEmpty { continue }

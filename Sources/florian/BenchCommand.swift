@@ -14,7 +14,8 @@ extension CommandLine {
     static func bench(_ raw: [String]) throws -> Int32 {
         if raw.first == "tls" { return try benchTLS(Array(raw.dropFirst())) }
         if raw.first == "cluster" { return try benchCluster(Array(raw.dropFirst())) }
-        guard raw.first == "bus" else { throw UsageError("bench needs a target: bench bus | bench cluster | bench tls") }
+        if raw.first == "paging" { return try benchPaging(Array(raw.dropFirst())) }
+        guard raw.first == "bus" else { throw UsageError("bench needs a target: bench bus | bench cluster | bench paging | bench tls") }
         var args = try Arguments(Array(raw.dropFirst()), booleans: [])
         let seconds = Double(try args.uint("seconds") ?? 5)
         let payload = Int(try args.uint("payload") ?? 256)

@@ -83,6 +83,9 @@ extension CommandLine {
           bench cluster [--seconds S] [--idle-seconds S] [--payload BYTES] [--retention N]
                    3 node processes over mTLS on loopback: publishes/s and p50/p99 at 1 and 64 in
                    flight, idle CPU of the cluster, RSS per node
+          bench paging [--rate 512|1200|2400] [--seed S]
+                   the airtime scheduler against a one-page-per-transmission FIFO on a storm
+                   night: utilisation, pages/s, p50/p99 alarm-page waits; a burst of tone alarms
           bench tls [--seconds S]
                    mutual TLS 1.3 handshakes/s and bulk MB/s over loopback, beside openssl s_time
                    and openssl speed from the same run (use taskset -c 0 for one core)
