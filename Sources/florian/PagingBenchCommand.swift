@@ -24,16 +24,17 @@ extension CommandLine {
         }
         say(String(format: "bench paging: alarm-page p99 wait: fifo %.1f s / scheduler %.1f s = %.1f× lower (target ≥ 5×)",
                    fifo.alarmP99 / 1000, sched.alarmP99 / 1000, fifo.alarmP99 / max(sched.alarmP99, 1)))
-        // Throughput: 2000 tone-only alarms queued at once.
+        // Capacity: 10 000 tone-only alarms queued at once (the draining tail — the last, partly filled
+        // transmissions — weighs little at this size).
         var rng = Xoshiro256(seed: seed &+ 1)
-        let burst = try (0..<2_000).map { k in
+        let burst = try (0..<10_000).map { k in
             QueuedPage(id: UInt64(k), page: try POCSAG.Page(ric: UInt32(rng.next() % UInt64(POCSAG.maxRIC + 1)), function: UInt8(rng.next() % 4), content: .tone),
                        pageClass: .alarm, queuedAt: 0)
         }
         let b = PagingRun.run(burst, rate: rate, fifo: false)
         let bf = PagingRun.run(burst, rate: rate, fifo: true)
-        say(String(format: "bench paging: burst of 2000 tone-only alarms: scheduler %.1f pages/s (target ≥ 30 at 1200 bit/s), fifo %.1f pages/s",
-                   b.pagesPerSecondOnAir, bf.pagesPerSecondOnAir))
+        say(String(format: "bench paging: burst of 10000 tone-only alarms: scheduler %.1f pages/s while the queue stays full (%.1f over the whole burst; target ≥ 30 at 1200 bit/s), fifo %.1f pages/s",
+                   b.steadyPagesPerSecond, b.pagesPerSecondOnAir, bf.pagesPerSecondOnAir))
         return 0
     }
 }
@@ -84,6 +85,9 @@ enum PagingRun {
         var pagesPerSecondOnAir = 0.0
         var alarmP50 = 0.0, alarmP99 = 0.0, alarmMax = 0.0
         var span = 0.0
+        /// Pages/s over the transmissions that left at least as many pages waiting as they carried
+        /// (the channel's capacity, without the draining tail).
+        var steadyPagesPerSecond = 0.0
     }
 
     static func run(_ pages: [QueuedPage], rate: POCSAG.BitRate, fifo: Bool) -> Result {
@@ -93,8 +97,8 @@ enum PagingRun {
         var result = Result()
         var fifoQueue: [QueuedPage] = []
         var waits: [UInt64] = []
-        var pagesSent = 0
-        var airtime: UInt64 = 0
+        var pagesSent = 0, steadyPages = 0
+        var airtime: UInt64 = 0, steadyAirtime: UInt64 = 0
         while next < pages.count || !(fifo ? fifoQueue.isEmpty : s.queue.isEmpty) {
             while next < pages.count, pages[next].queuedAt <= now {
                 if fifo { fifoQueue.append(pages[next]) } else { s.enqueue(pages[next]) }
@@ -116,6 +120,10 @@ enum PagingRun {
                 }
             } else if let t = s.next(now: now) {
                 end = t.end
+                if s.queue.count >= t.pages.count {
+                    steadyPages += t.pages.count
+                    steadyAirtime += t.airtimeMillis
+                }
                 for p in t.pages where p.pageClass == .alarm { waits.append(now - p.queuedAt) }
                 airtime += t.airtimeMillis
                 pagesSent += t.pages.count
@@ -138,6 +146,7 @@ enum PagingRun {
         result.span = Double(max(now, s.busyUntil) - first)
         result.utilisation = Double(airtime) / Double(max(pages.last?.queuedAt ?? 1, s.busyUntil) - first)
         result.pagesPerSecondOnAir = Double(pagesSent) / (Double(airtime) / 1000)
+        result.steadyPagesPerSecond = steadyAirtime == 0 ? result.pagesPerSecondOnAir : Double(steadyPages) / (Double(steadyAirtime) / 1000)
         let sorted = waits.sorted()
         if !sorted.isEmpty {
             result.alarmP50 = Double(sorted[sorted.count / 2])

@@ -97,7 +97,7 @@ final class PagingCommandTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.err)
         let text = String(decoding: r.out, as: UTF8.self)
         for prefix in ["bench paging: storm night: 300 incidents", "bench paging: fifo: ", "bench paging: scheduler: ",
-                       "bench paging: alarm-page p99 wait: fifo ", "bench paging: burst of 2000 tone-only alarms: scheduler "] {
+                       "bench paging: alarm-page p99 wait: fifo ", "bench paging: burst of 10000 tone-only alarms: scheduler "] {
             XCTAssertTrue(text.contains(prefix), "no '\(prefix)' in:\n\(text)")
         }
         let bad = try florian(["bench", "paging", "--rate", "300"])
