@@ -181,15 +181,7 @@ public enum POCSAG {
 
     /// One transmission of `pages` as PCM (little-endian bytes).
     public static func transmission(_ pages: [Page], rate: BitRate, sampleRate: Int = 22_050) throws(PagingError) -> [UInt8] {
-        let samples = pcm(bits(try batches(pages)), rate: rate, sampleRate: sampleRate)
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(samples.count * 2)
-        for s in samples {
-            let u = UInt16(bitPattern: s)
-            bytes.append(UInt8(u & 0xFF))
-            bytes.append(UInt8(u >> 8))
-        }
-        return bytes
+        PCM.littleEndian(pcm(bits(try batches(pages)), rate: rate, sampleRate: sampleRate))
     }
 }
 

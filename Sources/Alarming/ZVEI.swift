@@ -84,15 +84,7 @@ public enum ZVEI {
 
     /// `pcm` as little-endian bytes.
     public static func pcmBytes(digits: String, siren: SirenSignal? = nil, sampleRate: Int = 22_050) throws(ZVEIError) -> [UInt8] {
-        let samples = try pcm(digits: digits, siren: siren, sampleRate: sampleRate)
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(samples.count * 2)
-        for s in samples {
-            let u = UInt16(bitPattern: s)
-            bytes.append(UInt8(u & 0xFF))
-            bytes.append(UInt8(u >> 8))
-        }
-        return bytes
+        PCM.littleEndian(try pcm(digits: digits, siren: siren, sampleRate: sampleRate))
     }
 }
 

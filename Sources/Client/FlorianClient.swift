@@ -226,11 +226,8 @@ private final class ClientCore: FrameConnectionDelegate {
         self.options = options
     }
 
-    private static func nanoseconds(_ d: Duration) -> UInt64 {
-        UInt64(d.components.seconds) * 1_000_000_000 + UInt64(d.components.attoseconds / 1_000_000_000)
-    }
-    private var timeout: UInt64 { Self.nanoseconds(options.requestTimeout) }
-    private var attemptTimeout: UInt64 { Self.nanoseconds(options.attemptTimeout) }
+    private var timeout: UInt64 { EventLoop.nanoseconds(options.requestTimeout) }
+    private var attemptTimeout: UInt64 { EventLoop.nanoseconds(options.attemptTimeout) }
 
     func handle(_ job: FlorianClient.Job) {
         guard !closed else {

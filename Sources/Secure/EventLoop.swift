@@ -85,6 +85,13 @@ public final class EventLoop {
     /// Monotonic nanoseconds.
     public static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
+    /// A duration in the loop's unit (nanoseconds; negative durations count as 0).
+    public static func nanoseconds(_ d: Duration) -> UInt64 {
+        let (s, atto) = d.components
+        guard s >= 0 else { return 0 }
+        return UInt64(s) * 1_000_000_000 + UInt64(max(0, atto) / 1_000_000_000)
+    }
+
     func register(_ h: EventHandler, writable: Bool) {
         handlers[h.fd] = h
         var ev = epoll_event(events: EPOLLIN.rawValue | (writable ? EPOLLOUT.rawValue : 0) | EPOLLRDHUP.rawValue,

@@ -93,14 +93,10 @@ public final class FrameConnection: EventHandler {
     }
 
     func startHandshakeTimer() {
-        handshakeTimer = loop.schedule(after: Self.nanoseconds(limits.handshakeTimeout)) { [weak self] in
+        handshakeTimer = loop.schedule(after: EventLoop.nanoseconds(limits.handshakeTimeout)) { [weak self] in
             self?.handshakeTimer = nil
             self?.close(reason: "handshake timed out")
         }
-    }
-
-    private static func nanoseconds(_ d: Duration) -> UInt64 {
-        UInt64(d.components.seconds) * 1_000_000_000 + UInt64(d.components.attoseconds / 1_000_000_000)
     }
 
     // MARK: - Sending
@@ -246,7 +242,7 @@ public final class FrameConnection: EventHandler {
         guard idleTimer == nil || now - lastActivity > 1_000_000_000 else { return }
         lastActivity = now
         if let t = idleTimer { loop.cancel(timer: t) }
-        idleTimer = loop.schedule(after: Self.nanoseconds(limits.idleTimeout)) { [weak self] in
+        idleTimer = loop.schedule(after: EventLoop.nanoseconds(limits.idleTimeout)) { [weak self] in
             self?.idleTimer = nil
             self?.close(reason: "idle timeout")
         }

@@ -62,27 +62,13 @@ final class POCSAGTests: XCTestCase {
         var description: String { "\(ric)/\(function) \(text.map { "'\($0)'" } ?? "tone")" }
     }
 
-    static let multimon = ["/usr/bin/multimon-ng", "/usr/local/bin/multimon-ng"].first { FileManager.default.isExecutableFile(atPath: $0) }
-
     /// Runs multimon-ng over `pcm` and returns its POCSAG lines, in order.
     static func decode(_ pcm: [UInt8], rate: POCSAG.BitRate, mode: String) throws -> [Decoded] {
-        let bin = try XCTUnwrap(Self.multimon, "multimon-ng is not installed (apt-get install multimon-ng; .ci/run does it)")
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("pocsag-\(getpid())-\(rate.rawValue)-\(mode).raw")
-        try Data(pcm).write(to: file)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: bin)
-        p.arguments = ["-q", "-t", "raw", "-a", "POCSAG\(rate.rawValue)", "-f", mode, "-C", "DE", file.path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
+        let output = try Multimon.decode(pcm, ["-a", "POCSAG\(rate.rawValue)", "-f", mode, "-C", "DE"])
         // "Alpha:   text" and "Numeric: text" exactly as multimon-ng prints them (the text may
         // end in spaces); a tone-only page ends after the function.
         let pattern = #/^POCSAG\d+: Address: +(\d+)  Function: (\d)(?:  (?:Alpha:   |Numeric: )(.*)| *)$/#
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line -> Decoded? in
+        return output.split(separator: "\n").compactMap { line -> Decoded? in
             guard let m = String(line).wholeMatch(of: pattern) else { return nil }
             var text = m.3.map(String.init)
             if mode == "alpha" { while text?.hasSuffix("<NUL>") == true { text?.removeLast(5) } }

@@ -44,25 +44,13 @@ final class ZVEITests: XCTestCase {
     }
 
     func testMultimonDecodesSixtyRandomCalls() throws {
-        let bin = try XCTUnwrap(POCSAGTests.multimon, "multimon-ng is not installed (.ci/run installs it)")
         var rng = SystemRandomNumberGenerator()
         var calls: [String] = ["12345", "11111", "00000", "10101"]
         while calls.count < 60 { calls.append(String((0..<5).map { _ in Character(String(Int.random(in: 0...9, using: &rng))) })) }
         var pcm: [UInt8] = []
         let gap = [UInt8](repeating: 0, count: 2 * (22_050 * 3 / 10))
         for call in calls { pcm += try ZVEI.pcmBytes(digits: call) + gap }
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("zvei-\(getpid()).raw")
-        try Data(pcm).write(to: file)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: bin)
-        p.arguments = ["-q", "-t", "raw", "-a", "ZVEI1", file.path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let text = try Multimon.decode(pcm, ["-a", "ZVEI1"])
         let decoded = text.split(separator: "\n").compactMap { $0.hasPrefix("ZVEI1: ") ? String($0.dropFirst(7)) : nil }
         XCTAssertEqual(decoded, try calls.map(ZVEI.decoderNotation))
     }

@@ -48,17 +48,16 @@ final class ClusterCommandTests: XCTestCase {
 
     // MARK: - demo
 
-    func testDemoStartsAClusterWritesItsFileAndEveryPortRefusesAForeignCA() throws {
-        let dir = tempDir("demo")
+    /// Starts `florian demo --dir DIR --no-console` (+ `extra`), waits up to 60 s for its `ready`
+    /// line and returns the process (running) and the cluster file it wrote.
+    func startDemo(_ dir: URL, _ extra: [String]) throws -> (Process, [String: Any]) {
         let p = Process()
         p.executableURL = Self.binary
-        p.arguments = ["demo", "--dir", dir.path, "--no-console"]
+        p.arguments = ["demo", "--dir", dir.path, "--no-console"] + extra
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
         try p.run()
-        defer { if p.isRunning { p.terminate() } }
-        // Wait for the `ready` line (at most 60 s).
         var text = ""
         let lines = LineReader(out.fileHandleForReading)
         let deadline = Date().addingTimeInterval(60)
@@ -66,9 +65,18 @@ final class ClusterCommandTests: XCTestCase {
             text += line + "\n"
             if line == "ready" { break }
         }
-        XCTAssertTrue(text.hasSuffix("ready\n"), "no ready line:\n\(text)")
+        guard text.hasSuffix("ready\n") else {
+            p.terminate()
+            throw NSError(domain: "demo", code: 1, userInfo: [NSLocalizedDescriptionKey: "no ready line:\n\(text)"])
+        }
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("cluster.json")))
+        return (p, try XCTUnwrap(json as? [String: Any], "cluster.json is no JSON object"))
+    }
 
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("cluster.json"))) as! [String: Any]
+    func testDemoStartsAClusterWritesItsFileAndEveryPortRefusesAForeignCA() throws {
+        let dir = tempDir("demo")
+        let (p, json) = try startDemo(dir, [])
+        defer { if p.isRunning { p.terminate() } }
         let nodes = try XCTUnwrap(json["nodes"] as? [[String: Any]])
         XCTAssertEqual(nodes.count, 3)
         var ports: [(String, UInt16)] = []
@@ -135,20 +143,8 @@ final class ClusterCommandTests: XCTestCase {
 
     func testAFiveNodeDemoSurvivesTwoLostNodes() throws {
         let dir = tempDir("demo5")
-        let p = Process()
-        p.executableURL = Self.binary
-        p.arguments = ["demo", "--dir", dir.path, "--no-console", "--nodes", "5"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let (p, json) = try startDemo(dir, ["--nodes", "5"])
         defer { if p.isRunning { p.terminate(); p.waitUntilExit() } }
-        let lines = LineReader(out.fileHandleForReading)
-        let deadline = Date().addingTimeInterval(60)
-        var ready = false
-        while !ready, let line = lines.next(until: deadline) { ready = line == "ready" }
-        XCTAssertTrue(ready, "no ready line")
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("cluster.json"))) as! [String: Any]
         let nodes = try XCTUnwrap(json["nodes"] as? [[String: Any]])
         XCTAssertEqual(nodes.count, 5)
         let creds = try XCTUnwrap(json["credentials"] as? [String: [String: String]])

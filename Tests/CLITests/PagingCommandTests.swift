@@ -17,6 +17,23 @@ final class PagingCommandTests: XCTestCase {
         return (p.terminationStatus, o, String(decoding: e, as: UTF8.self))
     }
 
+    /// multimon-ng's output for raw PCM (`arguments` chooses the decoder).
+    func multimon(_ pcm: Data, _ arguments: [String]) throws -> String {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("cli-multimon-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).raw")
+        try pcm.write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/multimon-ng")
+        p.arguments = ["-q", "-t", "raw"] + arguments + [file.path]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return text
+    }
+
     func testCodewordsArePrintedOneBatchALine() throws {
         let r = try florian(["pocsag", "encode", "--ric", "1234567", "--function", "3", "--text", "F3 Wohnungsbrand, Bockenheimer Landstraße 12", "--format", "codewords"])
         XCTAssertEqual(r.status, 0, r.err)
@@ -34,18 +51,7 @@ final class PagingCommandTests: XCTestCase {
         let r = try florian(["pocsag", "encode", "--ric", "2000001", "--function", "1", "--text", "Übung Wache 3: Probealarm", "--baud", "512"])
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertEqual(r.out.count % 2, 0, "whole 16-bit samples")
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("pocsag-cli-\(getpid()).raw")
-        try r.out.write(to: file)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/multimon-ng")
-        p.arguments = ["-q", "-t", "raw", "-a", "POCSAG512", "-f", "alpha", "-C", "DE", file.path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let text = try multimon(r.out, ["-a", "POCSAG512", "-f", "alpha", "-C", "DE"])
         XCTAssertTrue(text.contains("POCSAG512: Address: 2000001  Function: 1  Alpha:   Übung Wache 3: Probealarm"), text)
     }
 
@@ -71,18 +77,7 @@ final class PagingCommandTests: XCTestCase {
     func testZVEICallsAreDecodedByMultimonAndBadOnesRefused() throws {
         let r = try florian(["zvei", "encode", "22334", "--siren", "test"])
         XCTAssertEqual(r.status, 0, r.err)
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("zvei-cli-\(getpid()).raw")
-        try r.out.write(to: file)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/multimon-ng")
-        p.arguments = ["-q", "-t", "raw", "-a", "ZVEI1", file.path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let text = try multimon(r.out, ["-a", "ZVEI1"])
         XCTAssertTrue(text.hasPrefix("ZVEI1: 2E3E4"), text)
         let bad = try florian(["zvei", "encode", "1234"])
         XCTAssertEqual(bad.status, 1)

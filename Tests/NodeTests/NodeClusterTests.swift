@@ -180,29 +180,32 @@ final class NodeClusterTests: XCTestCase {
             .exchange(ClientRequest.status(id: 1).frame))
     }
 
+    /// A mesh `hello` frame (Protocols/mesh.md).
+    static func hello(cluster: String, from: UInt64, to: UInt64) -> ProtocolFrame {
+        var w = ByteWriter()
+        w.writeLengthPrefixed(cluster)
+        w.writeVarint(from)
+        w.writeVarint(to)
+        return ProtocolFrame(kind: 1, body: w.bytes)
+    }
+
     func testTheMeshRefusesOperatorsAndNodesSpeakingForOthers() throws {
         let mesh = Self.members[0].mesh.port
         // An operator certificate: refused in the TLS handshake.
         XCTAssertThrowsError(try TLSClient(host: "127.0.0.1", port: mesh, context: try tls("anna")).exchange(ProtocolFrame(kind: 1, body: [])))
         // A node certificate of this CA whose name is no member's: refused at the hello.
-        var hello = ByteWriter()
-        hello.writeLengthPrefixed("test")
-        hello.writeVarint(2)
-        hello.writeVarint(1)
+        let hello = Self.hello(cluster: "test", from: 2, to: 1)
         XCTAssertThrowsError(try TLSClient(host: "127.0.0.1", port: mesh, context: try tls("impostor"))
-            .exchange(ProtocolFrame(kind: 1, body: hello.bytes))) { e in
+            .exchange(hello)) { e in
             XCTAssertTrue("\(e)".contains("may not speak for node 2"), "\(e)")
         }
         // Node 3's certificate claiming to be node 2: refused too.
         XCTAssertThrowsError(try TLSClient(host: "127.0.0.1", port: mesh, context: try tls("node3"))
-            .exchange(ProtocolFrame(kind: 1, body: hello.bytes)))
+            .exchange(hello))
         // Another cluster's name: refused.
-        var other = ByteWriter()
-        other.writeLengthPrefixed("elsewhere")
-        other.writeVarint(2)
-        other.writeVarint(1)
+        let other = Self.hello(cluster: "elsewhere", from: 2, to: 1)
         XCTAssertThrowsError(try TLSClient(host: "127.0.0.1", port: mesh, context: try tls("node2"))
-            .exchange(ProtocolFrame(kind: 1, body: other.bytes))) { e in
+            .exchange(other)) { e in
             XCTAssertTrue("\(e)".contains("cluster 'elsewhere'"), "\(e)")
         }
         // Garbage instead of a hello: an error frame, not a crash.
