@@ -22,11 +22,13 @@ let package = Package(
         // TLS 1.3 and the city PKI on OpenSSL (issue 4).
         .target(name: "CEpoll"),
         .target(name: "Secure", dependencies: ["COpenSSL", "CEpoll", "Wire"]),
-        .target(name: "Simulator", dependencies: ["Consensus", "Bus", "Wire"]),
+        // The domain state machines registered on the bus (alarm; later helpers, incidents).
+        .target(name: "Domains", dependencies: ["Bus", "Alarming"]),
+        .target(name: "Simulator", dependencies: ["Consensus", "Bus", "Wire", "Domains", "Alarming"]),
         // The node process: the bus on the SQLite log, the mTLS mesh, the client endpoint.
         // The client side of the node protocol (Protocols/client.md): codec and the Swift client.
         .target(name: "Client", dependencies: ["Bus", "Secure", "Wire"]),
-        .target(name: "Node", dependencies: ["Consensus", "Bus", "Store", "Secure", "Client", "Wire", "CEpoll"]),
+        .target(name: "Node", dependencies: ["Consensus", "Bus", "Store", "Secure", "Client", "Wire", "CEpoll", "Domains", "Alarming"]),
         .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire", "Client", "CEpoll", "Alarming"]),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),

@@ -64,12 +64,16 @@ public final class BusNode {
         }
     }
 
+    /// `domains`: the domain state machines (alarm, …) registered under their namespaces.
     /// `clock` gives milliseconds since the Unix epoch for the timestamps this node stamps on the
     /// commands it proposes (the state machine's only clock: retention and dedup expiry).
     public init(config: RaftConfig, storage: any LogStorage, transport: any Transport, random: Xoshiro256,
                 snapshots: SnapshotPolicy = SnapshotPolicy(), pipelineDepth: Int = 4,
-                bus: BusState.Config = .standard, clock: @escaping () -> UInt64) throws {
+                bus: BusState.Config = .standard, domains: [(namespace: String, machine: any DomainStateMachine)] = [],
+                clock: @escaping () -> UInt64) throws {
         let state = BusState(config: bus)
+        // Registered before the replica restores a snapshot or applies the log.
+        for d in domains { state.register(d.machine, namespace: d.namespace) }
         let machine = Machine(state: state)
         self.state = state
         self.clock = clock

@@ -104,7 +104,8 @@ public final class BusState: ReplicatedStateMachine {
     /// Derived from `topics`: when each topic's oldest message expires by age.
     private var expiries = ExpiryHeap()
     private var domains: [String: any DomainStateMachine] = [:]
-    private var pendingNotification: (TopicName, StoredMessage)?
+    /// Messages published by the entry being applied, announced to `onPublished` after it.
+    private var pendingNotifications: [(TopicName, StoredMessage)] = []
 
     public init(config: Config = .standard) {
         self.config = config
@@ -149,15 +150,23 @@ public final class BusState: ReplicatedStateMachine {
             return .rejected(.malformed(error.description))
         }
         advanceClock(to: envelope.timestamp)
+        advanceDomains(envelope)
 
         let key = DedupKey(sender: Array(envelope.sender.utf8), id: envelope.id)
-        if let record = dedup[key] { return record.outcome }
-        let outcome = dispatch(envelope, at: entry.index)
-        record(outcome, for: key, at: entry.index)
-
-        if let (topic, message) = pendingNotification {
-            pendingNotification = nil
-            onPublished?(topic, message)
+        let outcome: CommandOutcome
+        if let record = dedup[key] {
+            outcome = record.outcome
+        } else {
+            outcome = dispatch(envelope, at: entry.index)
+            record(outcome, for: key, at: entry.index)
+            if envelope.namespace != "bus", let machine = domains[String(envelope.namespace)] {
+                appendPublications(of: machine, envelope)
+            }
+        }
+        if !pendingNotifications.isEmpty {
+            let notifications = pendingNotifications
+            pendingNotifications = []
+            for (topic, message) in notifications { onPublished?(topic, message) }
         }
         return outcome
     }
@@ -206,9 +215,46 @@ public final class BusState: ReplicatedStateMachine {
         // Count trimming leaves the topic non-empty, so its expiry entry stays; only a topic that
         // was empty (and so had none) needs one.
         if wasEmpty { scheduleExpiry(of: c.topic) }
-        pendingNotification = (c.topic, message)
+        pendingNotifications.append((c.topic, message))
         return .published(topic: c.topic, offset: offset)
     }
+
+    /// Lets every domain with a deadline at or before the clock fire it (in namespace order), and
+    /// appends what they published; the messages carry the sender and id of the command whose
+    /// timestamp moved the clock.
+    private func advanceDomains(_ envelope: CommandEnvelope) {
+        for namespace in domains.keys.sorted(by: IdentifierRules.precedes) {
+            let machine = domains[namespace]!
+            guard let due = machine.nextDeadline, due <= clock else { continue }
+            machine.advance(to: clock)
+            appendPublications(of: machine, envelope)
+        }
+    }
+
+    /// Appends a domain's publications to their topics (creating a missing topic with the
+    /// domain's retention for it). A topic out of offsets drops the message — after 2^64 of them.
+    private func appendPublications(of machine: any DomainStateMachine, _ envelope: CommandEnvelope) {
+        for (name, payload) in machine.takePublications() {
+            if topics[name] == nil { topics[name] = Topic(retention: machine.retention(forTopic: name)) }
+            let i = topics.index(forKey: name)!
+            let offset = topics.values[i].nextOffset
+            guard offset < .max else { continue }
+            let message = StoredMessage(offset: offset, sender: envelope.sender, commandID: envelope.id, timestamp: clock, payload: payload)
+            let wasEmpty = topics.values[i].messages.isEmpty
+            topics.values[i].append(message)
+            if wasEmpty { scheduleExpiry(of: name) }
+            pendingNotifications.append((name, message))
+        }
+    }
+
+    /// Asks the domain registered under `namespace` a read-only question.
+    public func query(namespace: String, name: String, payload: [UInt8]) throws(DomainQueryError) -> [UInt8] {
+        guard let machine = domains[namespace] else { throw .notFound("no domain '\(namespace.prefix(64))' on this node") }
+        return try machine.query(name, payload)
+    }
+
+    /// The earliest deadline of any registered domain (the leader proposes a clock command then).
+    public var nextDomainDeadline: UInt64? { domains.values.compactMap(\.nextDeadline).min() }
 
     private func subscribe(_ c: BusCommand.Subscribe) -> CommandOutcome {
         guard let topic = topics[c.topic] else { return .rejected(.unknownTopic(c.topic)) }
@@ -471,7 +517,7 @@ public final class BusState: ReplicatedStateMachine {
         subscriptions = decoded.subscriptions
         dedup = decoded.dedup
         dedupOrder = decoded.dedupOrder
-        pendingNotification = nil
+        pendingNotifications = []
         expiries.removeAll()
         for name in topics.keys.sorted() { scheduleExpiry(of: name) }
     }

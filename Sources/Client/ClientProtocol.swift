@@ -4,8 +4,8 @@ import Wire
 /// to a node, and the node's replies and subscription events. Every request carries an id chosen
 /// by the client; every reply and event names it, so requests may be pipelined.
 public enum ClientFrameKind: UInt8, Sendable {
-    case submit = 1, read = 2, subscribe = 3, unsubscribe = 4, status = 5
-    case outcome = 16, messages = 17, event = 18, statusReply = 19, failure = 20
+    case submit = 1, read = 2, subscribe = 3, unsubscribe = 4, status = 5, query = 6
+    case outcome = 16, messages = 17, event = 18, statusReply = 19, failure = 20, answer = 21
 }
 
 /// Why a client frame could not be decoded.
@@ -52,10 +52,14 @@ public enum ClientRequest: Equatable, Sendable {
     case unsubscribe(id: UInt64)
     /// The node's view of the cluster.
     case status(id: UInt64)
+    /// A read-only question to a domain state machine (e.g. namespace "alarm", name "proposal"),
+    /// answered with `answer`; `linearizable` waits for a read index first.
+    case query(id: UInt64, namespace: String, name: String, payload: [UInt8], linearizable: Bool)
 
     public var id: UInt64 {
         switch self {
-        case let .submit(id, _, _, _), let .read(id, _, _, _, _), let .subscribe(id, _, _), let .unsubscribe(id), let .status(id): id
+        case let .submit(id, _, _, _), let .read(id, _, _, _, _), let .subscribe(id, _, _), let .unsubscribe(id), let .status(id),
+             let .query(id, _, _, _, _): id
         }
     }
 
@@ -84,6 +88,12 @@ public enum ClientRequest: Equatable, Sendable {
             w.writeVarint(from)
         case .unsubscribe: kind = .unsubscribe
         case .status: kind = .status
+        case let .query(_, namespace, name, payload, linearizable):
+            kind = .query
+            w.writeLengthPrefixed(namespace)
+            w.writeLengthPrefixed(name)
+            w.writeLengthPrefixed(payload)
+            w.writeUInt8(linearizable ? 1 : 0)
         }
         return ProtocolFrame(kind: kind.rawValue, body: w.bytes)
     }
@@ -112,6 +122,13 @@ public enum ClientRequest: Equatable, Sendable {
                 request = .subscribe(id: id, topic: try r.readLengthPrefixedString(limit: ClientLimits.maxName), from: try r.readVarint())
             case .unsubscribe: request = .unsubscribe(id: id)
             case .status: request = .status(id: id)
+            case .query:
+                let namespace = try r.readLengthPrefixedString(limit: 64)
+                let name = try r.readLengthPrefixedString(limit: 64)
+                let payload = try r.readLengthPrefixed(limit: 64 << 10)
+                let flag = try r.readUInt8()
+                guard flag <= 1 else { throw ClientProtocolError("query: linearizable flag must be 0 or 1") }
+                request = .query(id: id, namespace: namespace, name: name, payload: payload, linearizable: flag == 1)
             default: throw ClientProtocolError("unknown request kind \(frame.kind)")
             }
             return request
@@ -268,10 +285,12 @@ public enum ClientReply: Equatable, Sendable {
     case event(id: UInt64, StreamEvent)
     case status(id: UInt64, ClusterStatus)
     case failure(id: UInt64, RequestFailure)
+    /// A query's answer, in the domain's format.
+    case answer(id: UInt64, payload: [UInt8])
 
     public var id: UInt64 {
         switch self {
-        case let .outcome(id, _), let .messages(id, _), let .event(id, _), let .status(id, _), let .failure(id, _): id
+        case let .outcome(id, _), let .messages(id, _), let .event(id, _), let .status(id, _), let .failure(id, _), let .answer(id, _): id
         }
     }
 
@@ -328,6 +347,9 @@ public enum ClientReply: Equatable, Sendable {
             w.writeVarint(f.leader)
             w.writeLengthPrefixed(f.leaderAddress)
             w.writeLengthPrefixed(f.reason)
+        case let .answer(_, payload):
+            kind = .answer
+            w.writeLengthPrefixed(payload)
         }
         return ProtocolFrame(kind: kind.rawValue, body: w.bytes)
     }
@@ -384,6 +406,8 @@ public enum ClientReply: Equatable, Sendable {
                 reply = .failure(id: id, RequestFailure(code: code, leader: try r.readVarint(),
                                                         leaderAddress: try r.readLengthPrefixedString(limit: ClientLimits.maxName),
                                                         reason: try r.readLengthPrefixedString(limit: 4096)))
+            case .answer:
+                reply = .answer(id: id, payload: try r.readLengthPrefixed(limit: ClientLimits.maxPayload))
             default: throw ClientProtocolError("unknown reply kind \(frame.kind)")
             }
             return reply

@@ -134,6 +134,14 @@ public final class FlorianClient: Sendable {
         return page
     }
 
+    /// Asks a domain a read-only question (e.g. namespace "alarm", name "proposal"); the answer is
+    /// in the domain's format. `linearizable`: the answer reflects every command committed before.
+    public func query(namespace: String, name: String, payload: [UInt8], linearizable: Bool = true) throws -> [UInt8] {
+        let reply = try wait { self.send(.query(namespace: namespace, name: name, payload: payload, linearizable: linearizable), completion: $0) }
+        guard case .answer(_, let bytes) = reply else { throw RequestFailure(code: .invalid, reason: "unexpected reply \(reply)") }
+        return bytes
+    }
+
     public func status() throws -> ClusterStatus {
         let reply = try wait { self.send(.status, completion: $0) }
         guard case .status(_, let s) = reply else { throw RequestFailure(code: .invalid, reason: "unexpected reply \(reply)") }
@@ -163,12 +171,15 @@ public enum ClientRequestBody: Sendable {
     case submit(type: String, commandID: String, payload: [UInt8])
     case read(topic: String, from: UInt64, limit: UInt32, linearizable: Bool)
     case status
+    case query(namespace: String, name: String, payload: [UInt8], linearizable: Bool)
 
     func request(id: UInt64) -> ClientRequest {
         switch self {
         case let .submit(type, commandID, payload): .submit(id: id, type: type, commandID: commandID, payload: payload)
         case let .read(topic, from, limit, linearizable): .read(id: id, topic: topic, from: from, limit: limit, linearizable: linearizable)
         case .status: .status(id: id)
+        case let .query(namespace, name, payload, linearizable):
+            .query(id: id, namespace: namespace, name: name, payload: payload, linearizable: linearizable)
         }
     }
 }

@@ -62,6 +62,8 @@ final class ClientSession: FrameConnectionDelegate {
             if let h = subscriptions.removeValue(forKey: id)?.handle { node.bus.cancel(subscription: h) }
         case let .status(id):
             reply(.status(id: id, node.status()))
+        case let .query(id, namespace, name, payload, linearizable):
+            query(id: id, namespace: namespace, name: name, payload: payload, linearizable: linearizable)
         }
     }
 
@@ -112,6 +114,26 @@ final class ClientSession: FrameConnectionDelegate {
             guard let self, self.pending.removeValue(forKey: id) != nil else { return }
             switch result {
             case .success: self.reply(self.page(id: id, name, from, limit))
+            case .failure(let e): self.reply(.failure(id: id, self.node.failure(e)))
+            }
+        }
+    }
+
+    private func query(id: UInt64, namespace: String, name: String, payload: [UInt8], linearizable: Bool) {
+        let answer: () -> ClientReply = { [node] in
+            do throws(DomainQueryError) {
+                return .answer(id: id, payload: try node.bus.state.query(namespace: namespace, name: name, payload: payload))
+            } catch {
+                let code: RequestFailure.Code = if case .notFound = error { .notFound } else { .invalid }
+                return .failure(id: id, RequestFailure(code: code, reason: error.description))
+            }
+        }
+        guard linearizable else { return reply(answer()) }
+        track(id)
+        node.bus.readLinearizable { [weak self] result in
+            guard let self, self.pending.removeValue(forKey: id) != nil else { return }
+            switch result {
+            case .success: self.reply(answer())
             case .failure(let e): self.reply(.failure(id: id, self.node.failure(e)))
             }
         }

@@ -1,6 +1,7 @@
 import Bus
 import Client
 import Consensus
+import Domains
 import Foundation
 import Secure
 import Wire
@@ -26,6 +27,12 @@ public final class NodeServer {
     private var halted = false
     private var lastRole: Consensus.Role = .follower
     private var lastLeader: NodeID?
+    /// The alarm dispatcher's state machine (namespace "alarm").
+    let alarm = AlarmMachine()
+    /// The leader moves the state clock when a domain deadline is due (`alarm.clock`).
+    private var deadlineTimer: (timer: UInt64, at: UInt64)?
+    private var clockInFlight = false
+    private var clockCommands: UInt64 = 0
 
     private struct StorageCompletion: Sendable {
         var token: UInt64
@@ -63,6 +70,7 @@ public final class NodeServer {
         raft.heartbeatTicks = timing.heartbeatTicks
         bus = try BusNode(config: raft, storage: storage, transport: mesh, random: Xoshiro256(seed: seed ^ 0x9E37_79B9_7F4A_7C15),
                           snapshots: SnapshotPolicy(every: config.snapshotEvery ?? 10_000, trailing: 1_000, logToStateRatio: 1),
+                          domains: [(AlarmMachine.namespace, alarm)],
                           clock: { UInt64(Date().timeIntervalSince1970 * 1000) })
         tickInterval = UInt64(timing.tickMillis) * 1_000_000
         lastTick = EventLoop.now()
@@ -133,6 +141,34 @@ public final class NodeServer {
         for c in completions.takeNow() { storage.completed(token: c.token, error: c.error) }
         noteLeadership()
         scheduleWake()
+        scheduleDeadline()
+    }
+
+    /// On the leader: wakes when the earliest domain deadline is due and proposes a clock command
+    /// then, so deadlines fire (re-alarm, fallback, lease expiry) also when no other command comes.
+    /// The command's timestamp — the leader's clock — is what moves the state clock.
+    private func scheduleDeadline() {
+        guard !halted, bus.replica.raft.role == .leader, !clockInFlight, let due = bus.state.nextDomainDeadline else { return }
+        if let current = deadlineTimer {
+            guard due < current.at else { return }
+            loop.cancel(timer: current.timer)
+        }
+        let now = bus.now
+        let delay = due > now ? (due - now) * 1_000_000 : 0
+        let timer = loop.schedule(after: delay) { [unowned self] in
+            self.deadlineTimer = nil
+            guard self.bus.replica.raft.role == .leader, let due = self.bus.state.nextDomainDeadline, due <= self.bus.now else {
+                return self.scheduleDeadline()
+            }
+            self.clockInFlight = true
+            self.clockCommands += 1
+            let id = (try? CommandID("clock-\(self.config.node)-\(self.bus.replica.raft.term)-\(self.clockCommands)"))!
+            self.bus.submit(type: "alarm.clock", id: id, sender: "node:\(self.config.me.name)", payload: Array("{}".utf8)) { [unowned self] _ in
+                self.clockInFlight = false
+                self.scheduleDeadline()
+            }
+        }
+        deadlineTimer = (timer, due)
     }
 
     private func noteLeadership() {
