@@ -139,6 +139,9 @@ public struct AirtimeScheduler: Sendable {
         return order
     }
 
+    /// Drops the recorded waits (a long-running gateway keeps no history it does not report).
+    public mutating func forgetWaits() { waits.removeAll(keepingCapacity: true) }
+
     /// Busy share of the time from the first page queued to `now`.
     public func utilisation(now: UInt64) -> Double {
         guard let start = firstActivity, now > start else { return 0 }

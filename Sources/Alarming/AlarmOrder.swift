@@ -108,6 +108,8 @@ public struct AlarmTarget: Codable, Equatable, Sendable {
     public var fallback: Bool
     public var round: Int
     public var state: State
+    /// The state's instruction counter when the current round was issued (see `AlarmState.instructionCount`).
+    public var sequence: UInt64
     /// When the current round was issued.
     public var issuedAt: UInt64
     public var sentAt: UInt64?

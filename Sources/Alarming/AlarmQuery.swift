@@ -88,7 +88,7 @@ extension AlarmState {
             return StrictJSON.encode(leases)
         case "pending":
             let q = try StrictJSON.decode(NetworkQuery.self, from: payload, what: what)
-            return StrictJSON.encode(pending(q.network))
+            return StrictJSON.encode(PendingInstructions(instructions: pending(q.network), sequence: instructionCount))
         case "registry":
             _ = try StrictJSON.decode(NoArguments.self, from: payload, what: what)
             return StrictJSON.encode(try requireRegistryForQuery())

@@ -28,6 +28,9 @@ public struct AlarmState: Codable, Equatable, Sendable {
     public private(set) var incidents: [IncidentID: Incident] = [:]
     public private(set) var orders: [OrderID: AlarmOrder] = [:]
     public private(set) var incidentCount: UInt64 = 0
+    /// Instructions issued so far; each carries its number (`Instruction.sequence`), so a gateway
+    /// taking over skips what the `pending` query already gave it.
+    public private(set) var instructionCount: UInt64 = 0
     /// Closed orders and incidents are kept this long after closing, then dropped from the state
     /// (the event topic and the incident pipeline keep the history).
     public static let closedRetentionMillis: UInt64 = 24 * 3600 * 1000
@@ -248,12 +251,16 @@ public struct AlarmState: Codable, Equatable, Sendable {
             if !order.targets[i].units.contains(unit) { order.targets[i].units.append(unit) }
             return
         }
-        order.targets.append(AlarmTarget(target: ref, units: [unit], fallback: fallback, round: 1, state: .pending, issuedAt: clock,
+        order.targets.append(AlarmTarget(target: ref, units: [unit], fallback: fallback, round: 1, state: .pending, sequence: 0, issuedAt: clock,
                                          sentAt: nil, deliveredAt: nil, late: false, reason: nil))
     }
 
     /// Publishes the instruction for the target's current round to its network's gateway.
     private mutating func issue(_ orderID: OrderID, _ ref: TargetRef, effects: inout Effects) {
+        guard var order = orders[orderID], let i = order.targetIndex(ref) else { return }
+        instructionCount += 1
+        order.targets[i].sequence = instructionCount
+        orders[orderID] = order
         guard let instruction = instruction(order: orderID, target: ref) else { return }
         effects.publications.append(Publication(topic: AlarmTopic.instructions(ref.network), payload: StrictJSON.encode(instruction)))
         var e = AlarmEvent("target.issued", at: clock)
@@ -662,7 +669,7 @@ public struct AlarmState: Codable, Equatable, Sendable {
     /// The instruction a gateway needs to send the target's current round.
     public func instruction(order id: OrderID, target ref: TargetRef) -> Instruction? {
         guard let registry, let order = orders[id], let incident = incidents[order.incident], let t = order.targets.first(where: { $0.target == ref }) else { return nil }
-        var ins = Instruction(order: id, target: ref, round: t.round, test: order.test, reAlarm: t.round > 1, fallback: t.fallback,
+        var ins = Instruction(order: id, target: ref, round: t.round, sequence: t.sequence, test: order.test, reAlarm: t.round > 1, fallback: t.fallback,
                               incident: incident.id, keyword: incident.keyword, area: incident.area, address: incident.address,
                               units: t.units)
         let unitText = t.units.map(\.rawValue).joined(separator: " ")
@@ -726,6 +733,8 @@ public struct Instruction: Codable, Equatable, Sendable {
     public var order: OrderID
     public var target: TargetRef
     public var round: Int
+    /// The instruction's number: `AlarmState.instructionCount` when it was issued.
+    public var sequence: UInt64
     public var test: Bool
     public var reAlarm: Bool
     public var fallback: Bool
@@ -747,12 +756,19 @@ public struct Instruction: Codable, Equatable, Sendable {
     public var zvei: String?
     public var signal: String?
 
-    init(order: OrderID, target: TargetRef, round: Int, test: Bool, reAlarm: Bool, fallback: Bool, incident: IncidentID,
+    init(order: OrderID, target: TargetRef, round: Int, sequence: UInt64, test: Bool, reAlarm: Bool, fallback: Bool, incident: IncidentID,
          keyword: String, area: AreaID, address: String, units: [UnitID]) {
-        self.order = order; self.target = target; self.round = round; self.test = test; self.reAlarm = reAlarm
+        self.order = order; self.target = target; self.round = round; self.sequence = sequence; self.test = test; self.reAlarm = reAlarm
         self.fallback = fallback; self.incident = incident; self.keyword = keyword; self.area = area
         self.address = address; self.units = units
     }
+}
+
+/// The answer to the `pending` query: the open instructions of a network and the instruction
+/// counter they are current to.
+public struct PendingInstructions: Codable, Equatable, Sendable {
+    public var instructions: [Instruction]
+    public var sequence: UInt64
 }
 
 /// The answer to `alarm.lease`.

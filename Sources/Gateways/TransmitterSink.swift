@@ -66,6 +66,12 @@ public final class PCMSink: TransmitterSink {
         do { pcm = try POCSAG.transmission(transmission.pages.map(\.page), rate: rate) } catch {
             throw TransmitterError.encoding("\(error)")
         }
+        return try transmit(pcm: pcm, start: transmission.start)
+    }
+
+    /// Hands over any PCM (16-bit little-endian, 22 050 Hz): a ZVEI call, a transmission.
+    /// `start` (ms, any clock) names the file in a directory sink.
+    public func transmit(pcm: [UInt8], start: UInt64) throws -> TransmitterReceipt {
         sequence += 1
         switch target {
         case .stream(let path):
@@ -73,7 +79,7 @@ public final class PCMSink: TransmitterSink {
             try writeAll(fd, pcm + silence, path)
             return TransmitterReceipt(sequence: sequence, bytes: pcm.count, path: path)
         case .directory(let dir):
-            let name = String(format: "tx-%06llu-%llu.raw", sequence, transmission.start)
+            let name = String(format: "tx-%06llu-%llu.raw", sequence, start)
             let final = dir + "/" + name, temp = dir + "/." + name + ".tmp"
             let f = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
             guard f >= 0 else { throw TransmitterError.cannotOpen(path: temp, reason: String(cString: strerror(errno))) }
