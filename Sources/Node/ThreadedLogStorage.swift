@@ -1,5 +1,6 @@
 import CEpoll
 import Consensus
+import Secure
 import Foundation
 import Store
 import Synchronization

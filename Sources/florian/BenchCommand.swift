@@ -3,6 +3,7 @@ import Consensus
 import Dispatch
 import Foundation
 import Node
+import Secure
 import Store
 import Synchronization
 

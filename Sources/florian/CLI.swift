@@ -118,6 +118,9 @@ extension CommandLine {
             case "chaos": return try chaos(Array(args.dropFirst()))
             case "pocsag": return try pocsag(Array(args.dropFirst()))
             case "zvei": return try zvei(Array(args.dropFirst()))
+            case "gateway": return try gateway(Array(args.dropFirst()))
+            case "station-sim": return try stationSim(Array(args.dropFirst()))
+            case "alarm": return try alarm(Array(args.dropFirst()))
             case "help", "--help", "-h":
                 print(usage)
                 return 0

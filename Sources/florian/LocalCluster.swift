@@ -183,6 +183,82 @@ final class LocalCluster {
         throw RequestFailure(code: .unavailable, reason: "no leader within \(Int(timeout)) s (\(last))")
     }
 
+    // MARK: - The alarm dispatcher around the cluster (demo)
+
+    /// What the demo runs around the nodes: gateways per network, station devices, the sink.
+    struct Alarming {
+        var registryPath: String
+        var stations: [String]
+        var wired: [(name: String, port: UInt16)]
+        var wireless: [String]
+        var pagingSink: String
+    }
+    private(set) var alarming: Alarming?
+    private(set) var children: [String: Process] = [:]
+
+    /// Issues the certificates of the gateways (two per network: active and standby) and of every
+    /// station with a line in the registry, and picks the gateways' listener ports.
+    func prepareAlarming(registryPath: String) throws {
+        guard let data = FileManager.default.contents(atPath: registryPath),
+              let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let stations = json["stations"] as? [[String: Any]] else {
+            throw UsageError("cannot read the registry \(registryPath)")
+        }
+        let lined = stations.filter { $0["line"] != nil }.compactMap { $0["id"] as? String }
+        for s in lined { try pki.issue(role: .station, name: s) }
+        let ports = try Self.freePorts(2)
+        let wired = [("gw-wired-1", ports[0]), ("gw-wired-2", ports[1])]
+        let wireless = ["gw-wireless-1", "gw-wireless-2"]
+        for g in wired.map(\.0) + wireless { try pki.issue(role: .gateway, name: g) }
+        let sink = dir.appendingPathComponent("paging-sink").path
+        try FileManager.default.createDirectory(atPath: sink, withIntermediateDirectories: true)
+        alarming = Alarming(registryPath: registryPath, stations: lined, wired: wired, wireless: wireless, pagingSink: sink)
+    }
+
+    func childLogURL(_ label: String) -> URL { dir.appendingPathComponent("\(label).log") }
+
+    /// Starts a child `florian` process (output appended to `label`.log); it dies with this process.
+    func spawn(_ label: String, _ arguments: [String]) throws {
+        let p = Process()
+        p.executableURL = Self.executable
+        p.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["FLORIAN_DIE_WITH_PARENT"] = "1"
+        p.environment = env
+        let url = childLogURL(label)
+        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
+        let log = try FileHandle(forWritingTo: url)
+        log.seekToEndOfFile()
+        p.standardOutput = log
+        p.standardError = log
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        children[label] = p
+    }
+
+    /// Starts the gateways and one station simulator per lined station.
+    func startAlarming(clusterFile: URL) throws {
+        guard let a = alarming else { return }
+        for g in a.wired {
+            try spawn(g.name, ["gateway", "--cluster", clusterFile.path, "--network", "wired", "--name", g.name, "--listen", "127.0.0.1:\(g.port)"])
+        }
+        for g in a.wireless {
+            try spawn(g, ["gateway", "--cluster", clusterFile.path, "--network", "wireless", "--name", g, "--sink", a.pagingSink])
+        }
+        for s in a.stations { try spawn("station-\(s)", ["station-sim", "--cluster", clusterFile.path, "--station", s]) }
+    }
+
+    func stopChildren() {
+        for p in children.values where p.isRunning { Glibc.kill(p.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(5)
+        for p in children.values {
+            while p.isRunning && Date() < deadline { usleep(20_000) }
+            if p.isRunning { Glibc.kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+        }
+        children.removeAll()
+    }
+
     /// `cluster.json`: listeners per node, CA, CRL, the demo credentials.
     func writeClusterFile() throws -> URL {
         func cred(_ name: String) -> [String: String] {
@@ -190,7 +266,7 @@ final class LocalCluster {
         }
         var partner = cred(Self.partnerName)
         partner["org"] = Self.partnerOrg
-        let json: [String: Any] = [
+        var json: [String: Any] = [
             "cluster": name,
             "nodes": members.map { m -> [String: Any] in
                 ["id": m.id, "name": m.name, "mesh": m.mesh.description, "client": m.client.description,
@@ -199,7 +275,15 @@ final class LocalCluster {
             "ca": pki.url.appendingPathComponent("ca.crt").path,
             "crl": pki.url.appendingPathComponent("crl.pem").path,
             "credentials": ["operator": cred(Self.operatorName), "partner": partner, "gateway": cred(Self.gatewayName)],
+            "pki": pki.url.path,
         ]
+        if let a = alarming {
+            json["registry"] = a.registryPath
+            json["paging_sink"] = a.pagingSink
+            json["gateways"] = ["wired": a.wired.map { ["name": $0.name, "listen": "127.0.0.1:\($0.port)"] },
+                                "wireless": a.wireless.map { ["name": $0] }]
+            json["stations"] = a.stations.map { ["station": $0, "log": childLogURL("station-\($0)").path] }
+        }
         let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         let url = dir.appendingPathComponent("cluster.json")
         try data.write(to: url)
