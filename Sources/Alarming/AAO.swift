@@ -12,7 +12,12 @@ public struct AAORule: Codable, Equatable, Sendable {
     public struct Requirement: Codable, Equatable, Sendable {
         public var type: String
         public var count: Int
-        public init(type: String, count: Int) { self.type = type; self.count = count }
+        /// Types that may stand in when no unit of `type` is available (Fahrzeugersatz), in order
+        /// of preference — e.g. an LF for an HLF.
+        public var alternatives: [String]?
+        public init(type: String, count: Int, alternatives: [String]? = nil) {
+            self.type = type; self.count = count; self.alternatives = alternatives
+        }
     }
 
     public init(keyword: String, description: String, areas: [AreaID]? = nil, units: [Requirement]) {
@@ -28,6 +33,9 @@ public struct AAORule: Codable, Equatable, Sendable {
         guard !units.isEmpty else { throw .invalid("AAO rule \(keyword) requires no units") }
         for r in units {
             guard Registry.isUnitType(r.type) else { throw .invalid("AAO rule \(keyword): unit type \"\(r.type)\"") }
+            for a in r.alternatives ?? [] where !Registry.isUnitType(a) || a == r.type {
+                throw .invalid("AAO rule \(keyword): alternative \"\(a)\" for \(r.type)")
+            }
             guard (1...20).contains(r.count) else { throw .invalid("AAO rule \(keyword): count \(r.count) for \(r.type), allowed 1…20") }
         }
         if let areas {
@@ -62,8 +70,8 @@ extension Registry {
     }
 
     /// The AAO's proposal: for each requirement in the rule's order, the first available units of
-    /// that type walking the area's station order (units of one station by id), never a unit in
-    /// `excluded`. Pure and deterministic.
+    /// that type walking the area's station order (units of one station in registry order), then
+    /// of its alternatives; never a unit in `excluded`. Pure and deterministic.
     public func propose(keyword: String, area: AreaID, isAvailable: (UnitID) -> Bool,
                         excluded: Set<UnitID> = []) throws(AlarmError) -> Proposal {
         guard let order = areas.first(where: { $0.id == area })?.stationOrder else { throw .unknown("area \(area)") }
@@ -73,13 +81,16 @@ extension Registry {
         var unfilled: [Proposal.Shortfall] = []
         for requirement in rule.units {
             var needed = requirement.count
-            stations: for station in order {
-                for unit in units where unit.station == station && unit.type == requirement.type && !taken.contains(unit.id)
-                    && isAvailable(unit.id) {
-                    picks.append(.init(unit: unit.id, type: unit.type, station: station))
-                    taken.insert(unit.id)
-                    needed -= 1
-                    if needed == 0 { break stations }
+            // The type itself along the whole station order first, then each alternative.
+            types: for type in [requirement.type] + (requirement.alternatives ?? []) {
+                for station in order {
+                    for unit in units where unit.station == station && unit.type == type && !taken.contains(unit.id)
+                        && isAvailable(unit.id) {
+                        picks.append(.init(unit: unit.id, type: unit.type, station: station))
+                        taken.insert(unit.id)
+                        needed -= 1
+                        if needed == 0 { break types }
+                    }
                 }
             }
             if needed > 0 { unfilled.append(.init(type: requirement.type, missing: needed)) }

@@ -19,11 +19,14 @@ public struct QueuedPage: Equatable, Sendable {
     public var pageClass: PageClass
     /// Milliseconds (any epoch, the scheduler's clock) when it was queued.
     public var queuedAt: UInt64
+    /// The page's message codewords, counted once (the scheduler tries many layouts).
+    public let messageWords: Int
     public init(id: UInt64, page: POCSAG.Page, pageClass: PageClass, queuedAt: UInt64) {
         self.id = id
         self.page = page
         self.pageClass = pageClass
         self.queuedAt = queuedAt
+        messageWords = POCSAG.messageCodewordCount(page.content)
     }
 }
 
@@ -97,18 +100,17 @@ public struct AirtimeScheduler: Sendable {
     public mutating func next(now: UInt64) -> Transmission? {
         guard now >= busyUntil, !queue.isEmpty else { return nil }
         var chosen: [QueuedPage] = []
-        var layout: [[UInt32]] = []
-        // The best-ranked 512 are considered (each trial lays the transmission out again).
+        // The best-ranked 512 are considered (each trial lays the transmission out again, counting
+        // codewords only; the chosen layout is encoded once at the end).
         for candidate in ranked(now: now).prefix(512) {
             let trial = Self.layOut(chosen + [candidate])
-            guard let batches = try? POCSAG.batches(trial.map(\.page)) else { continue }
-            if batches.count > maxBatches && !chosen.isEmpty { continue }
+            let batches = Self.batchCount(trial)
+            if batches > maxBatches && !chosen.isEmpty { continue }
             chosen = trial
-            layout = batches
             // The top-ranked page alone may exceed the limit; it is still sent.
-            if batches.count > maxBatches { break }
+            if batches > maxBatches { break }
         }
-        guard !chosen.isEmpty else { return nil }
+        guard !chosen.isEmpty, let layout = try? POCSAG.batches(chosen.map(\.page)) else { return nil }
         let ids = Set(chosen.map(\.id))
         queue.removeAll { ids.contains($0.id) }
         let t = Transmission(pages: chosen, batches: layout, start: now, airtimeMillis: airtime(batches: layout.count))
@@ -133,10 +135,23 @@ public struct AirtimeScheduler: Sendable {
             } else {
                 let p = byFrame[frame].removeFirst()
                 order.append(p)
-                slot += 1 + POCSAG.messageCodewordCount(p.page.content)
+                slot += 1 + p.messageWords
             }
         }
         return order
+    }
+
+    /// How many batches `POCSAG.batches` makes of `pages` in this order (the same placement:
+    /// each address in its RIC's frame, message codewords after it, one idle codeword at the end).
+    static func batchCount(_ pages: [QueuedPage]) -> Int {
+        var slots = 0
+        for p in pages {
+            let frame = Int(p.page.ric & 7)
+            while (slots % 16) / 2 != frame { slots += 1 }
+            slots += 1 + p.messageWords
+        }
+        slots += 1
+        return (slots + 15) / 16
     }
 
     /// Drops the recorded waits (a long-running gateway keeps no history it does not report).

@@ -114,6 +114,9 @@ public struct AlarmTarget: Codable, Equatable, Sendable {
     public var issuedAt: UInt64
     public var sentAt: UInt64?
     public var deliveredAt: UInt64?
+    /// The first delivery of any round (kept across re-alarms): what the control room's
+    /// "order → first delivery" figure measures.
+    public var firstDeliveredAt: UInt64?
     /// A receipt that came after the deadline had failed the target (the fallback went out anyway).
     public var late: Bool
     public var reason: String?

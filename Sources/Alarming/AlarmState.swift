@@ -35,6 +35,10 @@ public struct AlarmState: Codable, Equatable, Sendable {
     /// (the event topic and the incident pipeline keep the history).
     public static let closedRetentionMillis: UInt64 = 24 * 3600 * 1000
 
+    /// The earliest time at which something is due: a target's receipt, a unit's acknowledgement,
+    /// a lease's renewal; nil when nothing waits. Kept current by `apply` and `advance`.
+    public private(set) var nextDeadline: UInt64?
+
     public init() {}
 
     // MARK: - Applying
@@ -59,6 +63,7 @@ public struct AlarmState: Codable, Equatable, Sendable {
             return .failure(error)
         }
         settle(effects: &effects)
+        nextDeadline = computeNextDeadline()
         publications += effects.publications
         return result
     }
@@ -67,7 +72,7 @@ public struct AlarmState: Codable, Equatable, Sendable {
     public mutating func advance(to timestamp: UInt64, publications: inout [Publication]) {
         guard timestamp > clock else { return }
         var effects = Effects()
-        while let due = nextDeadline, due <= timestamp {
+        while let due = computeNextDeadline(), due <= timestamp {
             clock = max(clock, due)
             fireDeadlines(effects: &effects)
             settle(effects: &effects)
@@ -75,12 +80,11 @@ public struct AlarmState: Codable, Equatable, Sendable {
         clock = timestamp
         settle(effects: &effects)
         prune()
+        nextDeadline = computeNextDeadline()
         publications += effects.publications
     }
 
-    /// The earliest time at which something is due: a target's receipt, a unit's acknowledgement,
-    /// a lease's renewal. nil: nothing is waiting.
-    public var nextDeadline: UInt64? {
+    private func computeNextDeadline() -> UInt64? {
         var best: UInt64?
         func consider(_ t: UInt64) { if best == nil || t < best! { best = t } }
         for order in orders.values where order.isOpen {
@@ -198,7 +202,7 @@ public struct AlarmState: Codable, Equatable, Sendable {
         guard Set(requested).count == requested.count else { throw .invalid("a unit is listed twice") }
         var regUnits: [Registry.Unit] = []
         for u in requested {
-            guard let unit = registry.units.first(where: { $0.id == u }) else {
+            guard let unit = registry.unit(u) else {
                 throw .unknown("unit \(u)\(Self.nearest(u.rawValue, registry.units.map(\.id.rawValue)))")
             }
             let state = units[u]!
@@ -218,7 +222,7 @@ public struct AlarmState: Codable, Equatable, Sendable {
                                units: regUnits.map { AlertedUnit(unit: $0.id, state: .alerted, alertedAt: clock) },
                                targets: [], closedAt: nil, result: nil)
         for unit in regUnits {
-            let station = registry.stations.first { $0.id == unit.station }!
+            let station = registry.station(unit.station)!
             var refs: [TargetRef] = []
             if station.line != nil { refs.append(.line(station.id)) }
             refs += unit.groups.map { .group($0) }
@@ -252,7 +256,7 @@ public struct AlarmState: Codable, Equatable, Sendable {
             return
         }
         order.targets.append(AlarmTarget(target: ref, units: [unit], fallback: fallback, round: 1, state: .pending, sequence: 0, issuedAt: clock,
-                                         sentAt: nil, deliveredAt: nil, late: false, reason: nil))
+                                         sentAt: nil, deliveredAt: nil, firstDeliveredAt: nil, late: false, reason: nil))
     }
 
     /// Publishes the instruction for the target's current round to its network's gateway.
@@ -402,6 +406,7 @@ public struct AlarmState: Codable, Equatable, Sendable {
             }
             t.state = .delivered
             t.deliveredAt = clock
+            if t.firstDeliveredAt == nil { t.firstDeliveredAt = clock }
         case .failed:
             guard current, !t.state.isFinal else { return }
             t.state = .failed
@@ -426,7 +431,7 @@ public struct AlarmState: Codable, Equatable, Sendable {
 
     private mutating func lineState(_ r: AlarmCommand.LineReport, effects: inout Effects) throws(AlarmError) {
         let registry = try requireRegistry()
-        guard let station = registry.stations.first(where: { $0.id == r.station }), station.line != nil else {
+        guard let station = registry.station(r.station), station.line != nil else {
             throw .unknown("station line \(r.station)")
         }
         try Registry.checkText(r.reason ?? "", "reason", max: 200, allowEmpty: true)
@@ -504,7 +509,7 @@ public struct AlarmState: Codable, Equatable, Sendable {
 
     private func unitDeadline(_ u: AlertedUnit, order: AlarmOrder) -> UInt64 {
         let timing = registry?.timing ?? Registry.Timing()
-        let kind = registry?.units.first { $0.id == u.unit }.flatMap { unit in registry?.stations.first { $0.id == unit.station } }?.kind
+        let kind = registry?.unit(u.unit).flatMap { registry?.station($0.station) }?.kind
         let seconds = kind == .volunteer ? timing.volunteerAckSeconds : timing.professionalAckSeconds
         return (u.reAlertedAt ?? u.alertedAt) + UInt64(seconds) * 1000
     }
@@ -562,7 +567,7 @@ public struct AlarmState: Codable, Equatable, Sendable {
         let crews = order.targets[i].units
         var added: [TargetRef] = []
         for unit in crews {
-            guard let u = registry.units.first(where: { $0.id == unit }), let station = registry.stations.first(where: { $0.id == u.station }) else { continue }
+            guard let u = registry.unit(unit), let station = registry.station(u.station) else { continue }
             let candidates: [TargetRef]
             switch ref {
             case .line: candidates = station.fallbackGroups.map { .group($0) }
@@ -614,7 +619,7 @@ public struct AlarmState: Codable, Equatable, Sendable {
     private mutating func escalate(_ unit: UnitID, in id: OrderID, effects: inout Effects) {
         guard let registry, let order = orders[id], var incident = incidents[order.incident] else { return }
         guard !order.test else { return }
-        let type = registry.units.first { $0.id == unit }?.type ?? "?"
+        let type = registry.unit(unit)?.type ?? "?"
         var used = Set<UnitID>()
         for o in incident.orders { for u in orders[o]?.units ?? [] { used.insert(u.unit) } }
         for e in incident.escalations { if let r = e.replacement { used.insert(r) } }
@@ -678,16 +683,16 @@ public struct AlarmState: Codable, Equatable, Sendable {
         switch ref {
         case .line(let s):
             ins.station = s
-            ins.outputs = registry.stations.first { $0.id == s }?.line?.outputs ?? []
+            ins.outputs = registry.station(s)?.line?.outputs ?? []
             ins.text = text
         case .group(let g):
-            guard let group = registry.alertGroups.first(where: { $0.id == g }) else { return nil }
+            guard let group = registry.group(g) else { return nil }
             ins.channel = group.channel
             ins.ric = group.ric
             ins.function = group.function
             ins.text = POCSAG.pagerText(text)
         case .siren(let s):
-            guard let siren = registry.sirens.first(where: { $0.id == s }) else { return nil }
+            guard let siren = registry.siren(s) else { return nil }
             ins.zvei = siren.zvei
             ins.signal = order.test ? "test" : "fire"
         }

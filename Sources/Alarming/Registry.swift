@@ -14,6 +14,41 @@ public struct Registry: Codable, Equatable, Sendable {
     public var sirens: [Siren]
     public var areas: [Area]
     public var aao: [AAORule]
+    /// Derived from the lists above (not encoded): id → position, so lookups are O(1).
+    private var lookup = Lookup()
+
+    struct Lookup: Equatable, Sendable {
+        var units: [UnitID: Int] = [:]
+        var stations: [StationID: Int] = [:]
+        var groups: [AlertGroupID: Int] = [:]
+        var sirens: [SirenID: Int] = [:]
+        // Derived data: equal lists give equal lookups.
+        static func == (a: Lookup, b: Lookup) -> Bool { true }
+    }
+
+    enum CodingKeys: String, CodingKey { case notice, timing, channels, stations, units, alertGroups, sirens, areas, aao }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(notice: try c.decodeIfPresent(String.self, forKey: .notice), timing: try c.decode(Timing.self, forKey: .timing),
+                  channels: try c.decode([Channel].self, forKey: .channels), stations: try c.decode([Station].self, forKey: .stations),
+                  units: try c.decode([Unit].self, forKey: .units), alertGroups: try c.decode([AlertGroup].self, forKey: .alertGroups),
+                  sirens: try c.decode([Siren].self, forKey: .sirens), areas: try c.decode([Area].self, forKey: .areas),
+                  aao: try c.decode([AAORule].self, forKey: .aao))
+    }
+
+    private mutating func buildLookup() {
+        lookup = Lookup()
+        for (k, u) in units.enumerated() where lookup.units[u.id] == nil { lookup.units[u.id] = k }
+        for (k, s) in stations.enumerated() where lookup.stations[s.id] == nil { lookup.stations[s.id] = k }
+        for (k, g) in alertGroups.enumerated() where lookup.groups[g.id] == nil { lookup.groups[g.id] = k }
+        for (k, s) in sirens.enumerated() where lookup.sirens[s.id] == nil { lookup.sirens[s.id] = k }
+    }
+
+    public func unit(_ id: UnitID) -> Unit? { lookup.units[id].map { units[$0] } }
+    public func station(_ id: StationID) -> Station? { lookup.stations[id].map { stations[$0] } }
+    public func group(_ id: AlertGroupID) -> AlertGroup? { lookup.groups[id].map { alertGroups[$0] } }
+    public func siren(_ id: SirenID) -> Siren? { lookup.sirens[id].map { sirens[$0] } }
 
     public init(notice: String? = nil, timing: Timing = Timing(), channels: [Channel], stations: [Station], units: [Unit],
                 alertGroups: [AlertGroup], sirens: [Siren], areas: [Area], aao: [AAORule]) {
@@ -26,6 +61,7 @@ public struct Registry: Codable, Equatable, Sendable {
         self.sirens = sirens
         self.areas = areas
         self.aao = aao
+        buildLookup()
     }
 
     /// Deadlines, in seconds of the state clock.

@@ -132,4 +132,23 @@ final class PackedTransmissionTests: XCTestCase {
             XCTAssertEqual(decoded, expected, "\(rate.rawValue) bit/s")
         }
     }
+
+    func testBatchCountMatchesTheEncodedLayout() throws {
+        var rng = SystemRandomNumberGenerator()
+        for trial in 0..<300 {
+            var pages: [QueuedPage] = []
+            for k in 0..<Int.random(in: 1...40, using: &rng) {
+                let content: POCSAG.Content = switch Int.random(in: 0...2, using: &rng) {
+                case 0: .tone
+                case 1: .numeric(String(repeating: "7", count: Int.random(in: 1...40, using: &rng)))
+                default: .alphanumeric(String(repeating: "Ab", count: Int.random(in: 1...60, using: &rng)))
+                }
+                pages.append(QueuedPage(id: UInt64(k), page: try POCSAG.Page(ric: UInt32.random(in: 0...POCSAG.maxRIC, using: &rng),
+                                                                            function: 0, content: content), pageClass: .alarm, queuedAt: 0))
+            }
+            let laidOut = AirtimeScheduler.layOut(pages)
+            XCTAssertEqual(AirtimeScheduler.batchCount(laidOut), try POCSAG.batches(laidOut.map(\.page)).count, "trial \(trial)")
+            XCTAssertEqual(AirtimeScheduler.batchCount(pages), try POCSAG.batches(pages.map(\.page)).count, "trial \(trial)")
+        }
+    }
 }
