@@ -40,7 +40,7 @@ let package = Package(
         .testTarget(name: "ClusterTests", dependencies: ["Bus", "Store", "Consensus"]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         // The encoders against an independent decoder (multimon-ng, installed by .ci/run).
-        .testTarget(name: "AlarmingTests", dependencies: ["Alarming"]),
+        .testTarget(name: "AlarmingTests", dependencies: ["Alarming", "Wire"]),
         .testTarget(name: "GatewaysTests", dependencies: ["Gateways", "Alarming"]),
         // Node processes' runtime in-process: 3 NodeServers on threads, over real mTLS sockets.
         .testTarget(name: "NodeTests", dependencies: ["Node", "Client", "Secure", "Bus", "Wire"]),

@@ -41,6 +41,7 @@ public final class FlorianClient: Sendable {
     /// rest from status answers). `tls`: a client context accepting role `node`.
     public init(nodes: [String], tls: TLSContext, options: Options = Options()) throws {
         guard !nodes.isEmpty else { throw RequestFailure(code: .invalid, reason: "no node addresses") }
+        let finished = Handoff<Bool>()
         let ready = Handoff<Result<EventLoop.LoopHandle, SocketError>>()
         let box = JobBox()
         Thread {
@@ -61,15 +62,18 @@ public final class FlorianClient: Sendable {
             core.close()
             // The closure holds the core; dropping it frees the loop, its descriptors and the core.
             loop.everyIteration = nil
+            finished.post(true)
         }.start()
         switch ready.wait()! {
         case .success(let h): handle = h
         case .failure(let e): throw e
         }
         self.box = box
+        self.finished = finished
     }
 
     private let box: JobBox
+    private let finished: Handoff<Bool>
 
     /// The queue between callers' threads and the loop.
     final class JobBox: Sendable {
@@ -92,6 +96,13 @@ public final class FlorianClient: Sendable {
 
     /// Stops the client: pending requests fail, the connection closes.
     public func close() { post(.close) }
+
+    /// `close`, then waits (at most 2 s) until the client's thread has finished — call before a
+    /// process exits, so that no TLS call runs while the process's exit handlers free OpenSSL.
+    public func closeAndWait() {
+        post(.close)
+        _ = finished.wait(timeout: .now() + 2)
+    }
 
     // MARK: - Convenience (blocking)
 

@@ -165,6 +165,8 @@ public final class PagingGateway {
             return pumpSirens()
         }
         if link.sinkFault?.hasPrefix("zvei:") == true { link.sinkFault = nil }
+        let sent = AlarmCommand.Receipt(order: ins.order, target: ins.target, round: ins.round)
+        link.submit(.targetSent(sent), id: GatewayLink.receiptID("sent", sent))
         let airtime = UInt64(pcm.count / 2) * 1000 / 22_050
         sirens.timer = loop.schedule(after: airtime * 1_000_000) { [unowned self] in
             self.sirens.timer = nil

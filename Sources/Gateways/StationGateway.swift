@@ -214,6 +214,10 @@ public final class StationGateway {
                 c.refuse(.timeout, "no frame for \(silent / 1_000_000) ms (supervision \(line.supervisionMillis) ms)")
                 line.connection = nil
             }
+            // A line that connected while this gateway stood by is reported once it is active.
+            if link.active, line.connection != nil, line.reported != true, silent <= limit {
+                report(line, up: true, reason: nil)
+            }
             if link.active, line.reported != false, silent > limit {
                 let what = line.lastHeard == 0 ? "never connected" : "silent for \(silent / 1_000_000_000) s"
                 log("line \(station) faulted: \(what)")

@@ -50,7 +50,7 @@ extension CommandLine {
         }
         let operands = Array(positional.dropFirst())
         let session = try AlarmSession(file: try ClusterFile.load(path), json: json)
-        defer { session.client.close() }
+        defer { session.client.closeAndWait() }
         func operand(_ n: Int, _ what: String) throws -> String {
             guard operands.count > n else { throw UsageError("alarm \(command) needs \(what)") }
             return operands[n]

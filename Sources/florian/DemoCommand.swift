@@ -3,6 +3,7 @@ import Client
 import Dispatch
 import Foundation
 import Secure
+import Synchronization
 
 extension CommandLine {
     /// `florian demo [--dir DIR] [--no-console]`: a local 3-node cluster until Ctrl-C.
@@ -28,11 +29,15 @@ extension CommandLine {
         let cluster = try LocalCluster(dir: dir, nodes: Int(nodes), name: "florian-demo")
         try cluster.prepareAlarming(registryPath: registryPath)
         let stop = Handoff<Int32>()
+        let stopRequested = Mutex(false)
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler { stop.post(sig) }
+            s.setEventHandler {
+                stopRequested.withLock { $0 = true }
+                stop.post(sig)
+            }
             s.resume()
             sources.append(s)
         }
@@ -46,7 +51,7 @@ extension CommandLine {
         say("cluster: \(cluster.members.count) nodes, leader node \(leader.leader) in term \(leader.term)")
         for m in cluster.members { say("node \(m.id): mesh \(m.mesh), client \(m.client), log \(cluster.logURL(m.id).path)") }
         do {
-            try Self.startAlarming(cluster, file: file, registryPath: registryPath)
+            try Self.startAlarming(cluster, file: file, registryPath: registryPath) { stopRequested.withLock { $0 } }
         } catch {
             cluster.stopChildren()
             cluster.stopAll()
@@ -107,7 +112,7 @@ extension CommandLine {
 
     /// Applies the registry, starts the gateways and station simulators, and waits until both
     /// networks have an active gateway and every station line is up.
-    static func startAlarming(_ cluster: LocalCluster, file: URL, registryPath: String) throws {
+    static func startAlarming(_ cluster: LocalCluster, file: URL, registryPath: String, stopped: () -> Bool) throws {
         guard let data = FileManager.default.contents(atPath: registryPath) else { throw UsageError("cannot read \(registryPath)") }
         let registry = try StrictJSON.decode(Registry.self, from: Array(data), what: registryPath)
         let client = try cluster.client()
@@ -121,6 +126,7 @@ extension CommandLine {
         let deadline = Date().addingTimeInterval(60)
         var last = ""
         while Date() < deadline {
+            if stopped() { throw UsageError("stopped by a signal while starting") }
             let leases = (try? JSONDecoder().decode([Network: Lease].self, from: Data(try client.query(namespace: "alarm", name: "leases", payload: Array("{}".utf8))))) ?? [:]
             let lines = (try? JSONDecoder().decode([AlarmState.LineView].self, from: Data(try client.query(namespace: "alarm", name: "lines", payload: Array("{}".utf8))))) ?? []
             let up = lines.filter { $0.state == "up" }.count

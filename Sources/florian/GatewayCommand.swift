@@ -61,9 +61,9 @@ extension CommandLine {
         let handle = try ready.wait()!.get()
         let sources = onTermination { handle.stop() }
         say("ready")
-        _ = done.wait()
-        client.close()
-        _ = sources
+        // The signal sources must live until the end (an optimised build may release them early).
+        withExtendedLifetime(sources) { _ = done.wait() }
+        client.closeAndWait()
         return 0
     }
 
@@ -118,8 +118,7 @@ extension CommandLine {
         let handle = loop.handle
         let sources = onTermination { handle.stop() }
         say("station-sim \(station): connecting to \(gateways.count) gateway(s)")
-        loop.run()
-        _ = sources
+        withExtendedLifetime(sources) { loop.run() }
         return 0
     }
 }

@@ -36,8 +36,7 @@ extension CommandLine {
             sources.append(source)
         }
         say("node \(config.node) serving: mesh \(config.me.mesh), client \(config.me.client)")
-        server.run()
-        _ = sources
+        withExtendedLifetime(sources) { server.run() }
         return 0
     }
 }

@@ -94,6 +94,61 @@ final class NodeClusterTests: XCTestCase {
         throw RequestFailure(code: .unavailable, reason: "no leader")
     }
 
+    /// The alarm state machine runs in every node; with no gateway and no other command the
+    /// leader still moves the state clock when a deadline is due (`alarm.clock`): a line that does
+    /// not ACK fails after `lineAckSeconds` and the fallback pager group is issued.
+    func testTheLeaderFiresAlarmDeadlinesWithoutAnyOtherCommand() throws {
+        let c = try client()
+        defer { c.close() }
+        let registry = #"""
+        {"timing": {"lineAckSeconds": 1, "pageAirSeconds": 60, "sirenAirSeconds": 60, "professionalAckSeconds": 90, "volunteerAckSeconds": 300, "leaseSeconds": 6},
+         "channels": [{"id": "C1", "baud": 1200}],
+         "stations": [{"id": "W1", "name": "Wache 1", "kind": "professional", "area": "Mitte", "line": {"supervisionSeconds": 10, "outputs": ["gong"]}, "fallbackGroups": ["AG-W1"]}],
+         "units": [{"id": "1-HLF-1", "type": "HLF", "station": "W1", "groups": [], "sirens": []}],
+         "alertGroups": [{"id": "AG-W1", "channel": "C1", "ric": 1000, "function": "A", "station": "W1"}],
+         "sirens": [], "areas": [{"id": "Mitte", "stationOrder": ["W1"]}],
+         "aao": [{"keyword": "F1", "description": "Kleinbrand", "units": [{"type": "HLF", "count": 1}]}]}
+        """#
+        func accepted(_ type: String, _ id: String, _ json: String) throws -> [String: Any] {
+            let outcome = try c.submit(type: type, commandID: id, payload: Array(json.utf8))
+            guard case .accepted(let bytes) = outcome else { throw RequestFailure(code: .invalid, reason: "\(type): \(outcome)") }
+            return try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] ?? [:]
+        }
+        _ = try accepted("alarm.registry.apply", "deadline-registry", registry)
+        let incident = try accepted("alarm.incident.open", "deadline-open", #"{"keyword": "F1", "area": "Mitte", "address": "Markt 1"}"#)["incident"] as! String
+        let order = try accepted("alarm.order.create", "deadline-order", #"{"incident": "\#(incident)", "units": ["1-HLF-1"]}"#)["order"] as! String
+        // A refused command says why.
+        let refused = try c.submit(type: "alarm.incident.open", commandID: "deadline-bad", payload: Array(#"{"keyword": "F9", "area": "Mitte", "address": "x"}"#.utf8))
+        XCTAssertTrue("\(refused)".contains("keyword F9"), "\(refused)")
+
+        var targets: [[String: Any]] = []
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            let answer = try c.query(namespace: "alarm", name: "order", payload: Array(#"{"order": "\#(order)"}"#.utf8))
+            targets = (try JSONSerialization.jsonObject(with: Data(answer)) as? [String: Any])?["targets"] as? [[String: Any]] ?? []
+            if targets.count == 2 { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTAssertEqual(targets.first { $0["target"] as? String == "line:W1" }?["state"] as? String, "failed", "\(targets)")
+        XCTAssertEqual(targets.first { $0["target"] as? String == "line:W1" }?["reason"] as? String, "no ACK from the station in time")
+        XCTAssertEqual(targets.first { $0["target"] as? String == "group:AG-W1" }?["fallback"] as? Bool, true, "\(targets)")
+        // Every node answers from its own copy; unknown questions and domains are not-found.
+        for n: UInt64 in [1, 2, 3] {
+            let one = try client([n], follow: false)
+            defer { one.close() }
+            XCTAssertNoThrow(try one.query(namespace: "alarm", name: "lines", payload: Array("{}".utf8), linearizable: false))
+            XCTAssertThrowsError(try one.query(namespace: "alarm", name: "nonsense", payload: Array("{}".utf8))) {
+                XCTAssertEqual(($0 as? RequestFailure)?.code, .notFound)
+            }
+            XCTAssertThrowsError(try one.query(namespace: "helpers", name: "x", payload: Array("{}".utf8))) {
+                XCTAssertEqual(($0 as? RequestFailure)?.code, .notFound)
+            }
+            XCTAssertThrowsError(try one.query(namespace: "alarm", name: "order", payload: Array("[1]".utf8))) {
+                XCTAssertEqual(($0 as? RequestFailure)?.code, .invalid)
+            }
+        }
+    }
+
     func testAFollowerForwardsPublishesAndEveryNodeServesThem() throws {
         let leader = try leader()
         let follower = [1, 2, 3].first { $0 != leader }!

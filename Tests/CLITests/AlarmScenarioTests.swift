@@ -1,0 +1,54 @@
+import Foundation
+import XCTest
+
+/// `florian simulate --scenario X.json`: the alarm dispatcher end to end on virtual time.
+final class AlarmScenarioTests: XCTestCase {
+    func florian(_ args: String...) throws -> SimulateCommandTests.Run {
+        try run(SimulateCommandTests.binary, args, limit: 600)
+    }
+
+    func testTheStormNightEndsWithEveryOrderFinalAndReportsLatenciesPerNetwork() throws {
+        let r = try florian("simulate", "--scenario", "Simulations/storm-night.json", "--seed", "1")
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertEqual(r.lastLine, "simulate: 1 seeds, 0 violations")
+        XCTAssertTrue(r.stdout.contains("; all final"), r.stdout)
+        for network in ["wired", "wireless"] {
+            XCTAssertTrue(r.stdout.contains("\(network): order → first delivery p50 "), r.stdout)
+        }
+        for fault in ["leader kills 2", "line faults reported 2", "information pages"] {
+            XCTAssertTrue(r.stdout.contains(fault), "\(fault) missing: \(r.stdout)")
+        }
+    }
+
+    func testAnAlarmScenarioIsDeterministicPerSeed() throws {
+        func hash(_ seed: String) throws -> String {
+            let r = try florian("simulate", "--scenario", "Simulations/line-failure.json", "--seed", seed, "--trace-hash")
+            XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+            return try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.hasPrefix("trace ") }.map(String.init))
+        }
+        let a = try hash("3")
+        XCTAssertEqual(try hash("3"), a)
+        XCTAssertNotEqual(try hash("4"), a)
+    }
+
+    func testOrdersLeftOpenAreAViolation() throws {
+        // Too little time after the last incident for crews to answer: orders stay open.
+        let text = try String(contentsOf: SimulateCommandTests.packageRoot.appendingPathComponent("Simulations/line-failure.json"), encoding: .utf8)
+            .replacingOccurrences(of: "\"settleMinutes\": 20", with: "\"settleMinutes\": 0.2")
+        let file = SimulateCommandTests.packageRoot.appendingPathComponent("Simulations/.test-open-\(getpid()).json")
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let r = try florian("simulate", "--scenario", file.path, "--seed", "3")
+        XCTAssertEqual(r.status, 1, r.stdout)
+        XCTAssertTrue(r.stdout.contains("VIOLATION seed 3: every order final"), r.stdout)
+    }
+
+    func testABadScenarioIsRefusedClearly() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("bad-scenario-\(getpid()).json")
+        try #"{"name": "x", "registry": "r.json", "nodes": 4}"#.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let r = try florian("simulate", "--scenario", file.path, "--seed", "1")
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("field minutes is missing"), r.stderr)
+    }
+}
