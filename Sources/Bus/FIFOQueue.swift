@@ -2,15 +2,15 @@
 /// amortized, and elements are reachable by position. Removed slots are released at once (so a
 /// trimmed message's payload is freed) and the array is compacted when the dead prefix is at least
 /// half of it.
-struct FIFOQueue<Element> {
+public struct FIFOQueue<Element> {
     private var storage: [Element?] = []
     private var head = 0
 
-    init() {}
+    public init() {}
 
-    var count: Int { storage.count - head }
-    var isEmpty: Bool { head == storage.count }
-    var first: Element? { isEmpty ? nil : storage[head] }
+    public var count: Int { storage.count - head }
+    public var isEmpty: Bool { head == storage.count }
+    public var first: Element? { isEmpty ? nil : storage[head] }
 
     /// The element at `position` (0 = the head).
     subscript(position: Int) -> Element {
@@ -18,10 +18,10 @@ struct FIFOQueue<Element> {
         return storage[head + position]!
     }
 
-    mutating func append(_ element: Element) { storage.append(element) }
+    public mutating func append(_ element: Element) { storage.append(element) }
 
     @discardableResult
-    mutating func removeFirst() -> Element {
+    public mutating func removeFirst() -> Element {
         precondition(!isEmpty, "removeFirst on an empty FIFOQueue")
         let element = storage[head]!
         storage[head] = nil
@@ -35,6 +35,9 @@ struct FIFOQueue<Element> {
         }
         return element
     }
+
+    /// The head, removed; nil when empty.
+    public mutating func popFirst() -> Element? { isEmpty ? nil : removeFirst() }
 
     /// The elements from head to tail.
     var elements: some Sequence<Element> { storage[head...].lazy.map { $0! } }

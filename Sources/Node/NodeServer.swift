@@ -229,8 +229,28 @@ public final class NodeServer {
         mesh.forward(envelope, to: leader.rawValue, done: reply)
     }
 
+    /// Admission to the log for everything but alarm commands: at most this many such commands
+    /// are in Raft's pipeline at once; the rest wait here in arrival order. Alarm commands are
+    /// never held, so they queue behind at most this many bulk entries, not behind every publish
+    /// a busy client has pipelined.
+    static let bulkInFlightLimit = 8
+    private var bulkInFlight = 0
+    private var bulkWaiting = FIFOQueue<(CommandEnvelope, (Result<[UInt8], RequestFailure>) -> Void)>()
+
     /// Proposes a command (from a local client or forwarded by a peer) on this node, which must lead.
     func submitAsLeader(_ envelope: CommandEnvelope, reply: @escaping (Result<[UInt8], RequestFailure>) -> Void) {
+        guard envelope.namespace != AlarmMachine.namespace else { return propose(envelope, reply: reply) }
+        guard bulkInFlight < Self.bulkInFlightLimit else { return bulkWaiting.append((envelope, reply)) }
+        bulkInFlight += 1
+        propose(envelope) { [weak self] result in
+            reply(result)
+            guard let self else { return }
+            self.bulkInFlight -= 1
+            if let (next, nextReply) = self.bulkWaiting.popFirst() { self.submitAsLeader(next, reply: nextReply) }
+        }
+    }
+
+    private func propose(_ envelope: CommandEnvelope, reply: @escaping (Result<[UInt8], RequestFailure>) -> Void) {
         // The leader's clock stamps every command: a follower whose clock runs ahead must not
         // move the state clock (dedup window, retention by age) forward.
         let stamped = (try? CommandEnvelope(type: envelope.type, id: envelope.id, sender: envelope.sender,

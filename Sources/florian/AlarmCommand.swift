@@ -48,6 +48,10 @@ extension CommandLine {
             print(alarmUsage)
             return 2
         }
+        if command == "help" {
+            print(alarmUsage)
+            return 0
+        }
         let operands = Array(positional.dropFirst())
         let session = try AlarmSession(file: try ClusterFile.load(path), json: json)
         defer { session.client.closeAndWait() }

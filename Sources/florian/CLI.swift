@@ -62,10 +62,11 @@ extension CommandLine {
           node --config FILE [--check]
                    run one node of a cluster (mesh and client listeners over mTLS, log in SQLite);
                    samples in ops/config/; stops on SIGTERM/SIGINT
-          demo [--dir DIR] [--no-console] [--nodes 3|5]
+          demo [--dir DIR] [--no-console] [--nodes 3|5] [--registry FILE]
                    a 3-node (or 5-node) cluster of child processes on loopback with a throw-away PKI in DIR
-                   (default: a new temporary directory); writes DIR/cluster.json, prints 'ready',
-                   stops its children on Ctrl-C / SIGTERM
+                   (default: a new temporary directory), the sample registry, two gateways per alarm
+                   network, a station simulator per station line and a paging sink; writes
+                   DIR/cluster.json, prints 'ready', stops its children on Ctrl-C / SIGTERM
           chaos kill-test [--seconds N] [--rate R] [--hang] [--dir DIR] [--keep]
                    3 node processes, a client publishing R/s with unique ids, a random node killed
                    (SIGKILL) and restarted every 3–8 s; last line 'kill-test: acked A, lost L, …'
@@ -77,6 +78,9 @@ extension CommandLine {
                    'simulate: N seeds, V violations' and the exit status is 0 only when V is 0
           simulate --seed S [--scenario FILE] [--mutant NAME] [--trace-hash] [--trace]
                    run one seed; --trace-hash ends with 'trace <sha256>', --trace prints every event
+          simulate --scenario FILE.json (--seed S | --seeds N [--start S]) [--trace-hash]
+                   an alarm-dispatcher scenario (Simulations/storm-night.json): every order must
+                   reach a final state; reports order → delivery / acknowledgement per network
           bench bus [--seconds S] [--payload BYTES] [--dir DIR] [--pipeline N]
                    3-node in-process cluster on SQLite with fsync: commits/s and latency at 1 and
                    64 in flight, against the single-node SQLite fsync rate; last line 'bench bus: …'
@@ -86,6 +90,10 @@ extension CommandLine {
           bench paging [--rate 512|1200|2400] [--seed S]
                    the airtime scheduler against a one-page-per-transmission FIFO on a storm
                    night: utilisation, pages/s, p50/p99 alarm-page waits; a burst of tone alarms
+          bench alarm [--orders N]
+                   3 node processes over mTLS with the sample registry, station gateways and station
+                   simulators: order → station ACK seen by the control room, p50/p99, alone and
+                   under a background load of 1 KiB publishes (64 in flight)
           bench tls [--seconds S]
                    mutual TLS 1.3 handshakes/s and bulk MB/s over loopback, beside openssl s_time
                    and openssl speed from the same run (use taskset -c 0 for one core)
@@ -96,6 +104,15 @@ extension CommandLine {
           zvei encode DIGITS [--siren fire|warning|all-clear|test]
                    a ZVEI1 five-tone call (70 ms tones, repeat tone for a repeated digit) and the
                    siren's double tone, as 16-bit little-endian PCM at 22050 Hz on stdout
+          alarm [--cluster FILE] [--json] <registry apply|open|propose|raise|ack|unit-status|confirm|
+                dismiss|close|show|lines|units|leases|watch> …
+                   the dispatcher's commands for scripts and tests (florian alarm help)
+          gateway --cluster FILE --network wired|wireless --name NAME [--listen HOST:PORT] [--sink DIR]
+                   a gateway: station lines (wired) or transmitters (wireless); one of each
+                   network is active by lease, the others stand by
+          station-sim --cluster FILE --station ID [--ack-delay MS] [--no-ack] [--flap UP:DOWN]
+                [--drop-after S] [--gateway HOST:PORT]
+                   a station device for tests and demos (Protocols/station-alert.md)
           pki --dir DIR init [--org O] [--days N] | issue <role> <name> [--org O] [--days N]
                 | revoke <name> | crl
                    the city PKI: CA, per-identity keys (0600) and certificates, CRL

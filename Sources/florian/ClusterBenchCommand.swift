@@ -77,7 +77,8 @@ enum ClusterLoad {
         var failed: Int
     }
 
-    static func run(client: FlorianClient, body: [UInt8], inflight: Int, seconds: Double, tag: String) -> Result {
+    static func run(client: FlorianClient, body: [UInt8], inflight: Int, seconds: Double, tag: String,
+                    stop: @escaping @Sendable () -> Bool = { false }) -> Result {
         struct State {
             var next = 0
             var latencies: [UInt64] = []
@@ -90,7 +91,7 @@ enum ClusterLoad {
         let finished = DispatchSemaphore(value: 0)
         @Sendable func send() {
             let n: Int? = state.withLock { s in
-                guard DispatchTime.now().uptimeNanoseconds < end else { return nil }
+                guard DispatchTime.now().uptimeNanoseconds < end, !stop() else { return nil }
                 s.next += 1
                 s.outstanding += 1
                 return s.next
@@ -102,7 +103,7 @@ enum ClusterLoad {
                 let done = state.withLock { s in
                     s.outstanding -= 1
                     if case .success(.outcome) = result { s.latencies.append(now - sentAt) } else { s.failed += 1 }
-                    return now >= end && s.outstanding == 0
+                    return (now >= end || stop()) && s.outstanding == 0
                 }
                 if done { finished.signal() } else { send() }
             }

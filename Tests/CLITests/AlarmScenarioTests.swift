@@ -52,3 +52,14 @@ final class AlarmScenarioTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("field minutes is missing"), r.stderr)
     }
 }
+
+/// `florian bench alarm`, shortened: both phases run and report.
+final class AlarmBenchTests: XCTestCase {
+    func testBenchAlarmReportsLatencyAloneAndUnderLoad() throws {
+        let r = try run(SimulateCommandTests.binary, ["bench", "alarm", "--orders", "20"], limit: 300)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("bench alarm: no load: order → station ACK seen by the control room p50 "), r.stdout)
+        XCTAssertTrue(r.stdout.contains("publishes/s of 1 KiB in the background"), r.stdout)
+        XCTAssertTrue(r.lastLine.hasPrefix("bench alarm: p99 ratio loaded/quiet "), r.stdout)
+    }
+}
