@@ -18,14 +18,17 @@ public enum AlarmCommand: Equatable, Sendable {
     /// Moves the clock so that due deadlines fire (sent by the leader node when one is due).
     case clock
 
+    /// An incident's place is its area (Stadtteil), or coordinates that the registry maps to one
+    /// (the nearest area centre); the address is text for people and is never geocoded.
     public struct OpenIncident: Codable, Equatable, Sendable {
         public var keyword: String
-        public var area: AreaID
+        public var area: AreaID?
+        public var position: Position?
         public var address: String
         public var remarks: String?
         public var test: Bool?
-        public init(keyword: String, area: AreaID, address: String, remarks: String? = nil, test: Bool = false) {
-            self.keyword = keyword; self.area = area; self.address = address; self.remarks = remarks; self.test = test
+        public init(keyword: String, area: AreaID?, position: Position? = nil, address: String, remarks: String? = nil, test: Bool = false) {
+            self.keyword = keyword; self.area = area; self.position = position; self.address = address; self.remarks = remarks; self.test = test
         }
     }
     public struct IncidentRef: Codable, Equatable, Sendable {

@@ -12,6 +12,8 @@ public struct Incident: Codable, Equatable, Sendable {
     public var id: IncidentID
     public var keyword: String
     public var area: AreaID
+    /// The coordinates it was reported with, when it was (the area was mapped from them).
+    public var position: Position?
     public var address: String
     public var remarks: String
     /// A Probealarm: marked as such on every device, never escalated into a real alarm.

@@ -25,6 +25,9 @@ public struct AlarmState: Codable, Equatable, Sendable {
     public private(set) var units: [UnitID: UnitState] = [:]
     public private(set) var lines: [StationID: LineState] = [:]
     public private(set) var leases: [Network: Lease] = [:]
+    /// Per network, the gateway identities that have held its lease: only they may report
+    /// receipts and line states for it (a paging gateway's certificate cannot confirm a station).
+    public private(set) var gateways: [Network: Set<String>] = [:]
     public private(set) var incidents: [IncidentID: Incident] = [:]
     public private(set) var orders: [OrderID: AlarmOrder] = [:]
     public private(set) var incidentCount: UInt64 = 0
@@ -118,14 +121,28 @@ public struct AlarmState: Codable, Equatable, Sendable {
         case .unitStatus(let c): try unitStatus(c, sender: sender, effects: &effects)
         case .confirmEscalation(let c): return try confirmEscalation(c, sender: sender, effects: &effects)
         case .dismissEscalation(let c): try dismissEscalation(c, sender: sender, effects: &effects)
-        case .targetSent(let r): try receipt(r, .sent, effects: &effects)
-        case .targetDelivered(let r): try receipt(r, .delivered, effects: &effects)
-        case .targetFailed(let r): try receipt(r, .failed, effects: &effects)
-        case .lineState(let r): try lineState(r, effects: &effects)
+        case .targetSent(let r):
+            try requireGateway(sender, for: r.target.network)
+            try receipt(r, .sent, effects: &effects)
+        case .targetDelivered(let r):
+            try requireGateway(sender, for: r.target.network)
+            try receipt(r, .delivered, effects: &effects)
+        case .targetFailed(let r):
+            try requireGateway(sender, for: r.target.network)
+            try receipt(r, .failed, effects: &effects)
+        case .lineState(let r):
+            try requireGateway(sender, for: .wired)
+            try lineState(r, effects: &effects)
         case .lease(let r): return try lease(r, sender: sender, effects: &effects)
         case .clock: break
         }
         return StrictJSON.encode([String: String]())
+    }
+
+    private func requireGateway(_ sender: String, for network: Network) throws(AlarmError) {
+        guard gateways[network]?.contains(sender) == true else {
+            throw .forbidden("\(sender) has never held the \(network.rawValue) network's lease and may not report for it")
+        }
     }
 
     private func requireRegistry() throws(AlarmError) -> Registry {
@@ -155,8 +172,23 @@ public struct AlarmState: Codable, Equatable, Sendable {
 
     private mutating func openIncident(_ c: AlarmCommand.OpenIncident, sender: String, effects: inout Effects) throws(AlarmError) -> [UInt8] {
         let registry = try requireRegistry()
-        guard registry.areas.contains(where: { $0.id == c.area }) else { throw .unknown("area \(c.area)\(Self.nearest(c.area.rawValue, registry.areas.map(\.id.rawValue)))") }
-        guard registry.rule(keyword: c.keyword, area: c.area) != nil else {
+        let area: AreaID
+        switch (c.area, c.position) {
+        case let (given?, _):
+            guard registry.areas.contains(where: { $0.id == given }) else {
+                throw .unknown("area \(given)\(Self.nearest(given.rawValue, registry.areas.map(\.id.rawValue)))")
+            }
+            area = given
+        case let (nil, position?):
+            if let p = position.problem { throw .invalid("position: \(p)") }
+            guard let found = registry.area(at: position) else {
+                throw .unknown("area for position \(position.latE6),\(position.lonE6) (farther than \(Position.maxAreaDistanceMetres / 1000) km from every area centre)")
+            }
+            area = found
+        case (nil, nil):
+            throw .invalid("an incident needs an area or a position")
+        }
+        guard registry.rule(keyword: c.keyword, area: area) != nil else {
             throw .unknown("keyword \(c.keyword)\(Self.nearest(c.keyword, Array(Set(registry.aao.map(\.keyword))).sorted()))")
         }
         try Registry.checkText(c.address, "address", max: 200)
@@ -164,14 +196,14 @@ public struct AlarmState: Codable, Equatable, Sendable {
         incidentCount += 1
         let digits = String(incidentCount)
         let id = try IncidentID("E-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits)
-        incidents[id] = Incident(id: id, keyword: c.keyword, area: c.area, address: c.address, remarks: c.remarks ?? "",
+        incidents[id] = Incident(id: id, keyword: c.keyword, area: area, position: c.position, address: c.address, remarks: c.remarks ?? "",
                                  test: c.test ?? false, openedAt: clock, openedBy: sender, closedAt: nil, closedBy: nil,
                                  orders: [], escalations: [])
-        var e = AlarmEvent("incident.opened", at: clock, by: sender, detail: "\(c.keyword) \(c.area), \(c.address)")
+        var e = AlarmEvent("incident.opened", at: clock, by: sender, detail: "\(c.keyword) \(area), \(c.address)")
         e.incident = id
         e.test = c.test == true ? true : nil
         effects.event(e)
-        return StrictJSON.encode(["incident": id.rawValue])
+        return StrictJSON.encode(["incident": id.rawValue, "area": area.rawValue])
     }
 
     private mutating func closeIncident(_ id: IncidentID, sender: String, effects: inout Effects) throws(AlarmError) {
@@ -485,6 +517,7 @@ public struct AlarmState: Codable, Equatable, Sendable {
             granted = true
             let epoch = (leases[r.network]?.epoch ?? 0) + 1
             leases[r.network] = Lease(holder: r.holder, sender: sender, epoch: epoch, expiresAt: clock + ttl, sinkFault: r.sinkFault, expired: false)
+            gateways[r.network, default: []].insert(sender)
             var e = AlarmEvent("gateway.active", at: clock, by: sender, detail: r.sinkFault)
             e.network = r.network
             e.holder = r.holder

@@ -45,6 +45,19 @@ public struct Registry: Codable, Equatable, Sendable {
         for (k, s) in sirens.enumerated() where lookup.sirens[s.id] == nil { lookup.sirens[s.id] = k }
     }
 
+    /// The area an incident at `position` lies in: the one with the nearest centre, if that is
+    /// within `Position.maxAreaDistanceMetres` (else the point is outside the registry's city).
+    public func area(at position: Position) -> AreaID? {
+        var best: (AreaID, Int64)?
+        for a in areas {
+            guard let c = a.centre else { continue }
+            let d = c.squaredDistance(to: position)
+            if best == nil || d < best!.1 { best = (a.id, d) }
+        }
+        guard let (id, d) = best, d <= Position.maxAreaDistanceMetres * Position.maxAreaDistanceMetres else { return nil }
+        return id
+    }
+
     public func unit(_ id: UnitID) -> Unit? { lookup.units[id].map { units[$0] } }
     public func station(_ id: StationID) -> Station? { lookup.stations[id].map { stations[$0] } }
     public func group(_ id: AlertGroupID) -> AlertGroup? { lookup.groups[id].map { alertGroups[$0] } }
@@ -187,7 +200,12 @@ public struct Registry: Codable, Equatable, Sendable {
     public struct Area: Codable, Equatable, Sendable {
         public var id: AreaID
         public var stationOrder: [StationID]
-        public init(id: AreaID, stationOrder: [StationID]) { self.id = id; self.stationOrder = stationOrder }
+        /// A point inside the area: an incident given by coordinates lies in the area whose centre
+        /// is nearest (within `Position.maxAreaDistanceMetres`).
+        public var centre: Position?
+        public init(id: AreaID, stationOrder: [StationID], centre: Position? = nil) {
+            self.id = id; self.stationOrder = stationOrder; self.centre = centre
+        }
     }
 
     /// Validates the document; returns it unchanged or throws the first problem found, naming it.
@@ -249,6 +267,7 @@ public struct Registry: Codable, Equatable, Sendable {
             guard areaIDs.contains(s.area) else { throw .unknown("siren \(s.id) stands in area \(s.area), which is not defined") }
         }
         for a in areas {
+            if let c = a.centre, let problem = c.problem { throw .invalid("area \(a.id) centre: \(problem)") }
             guard !a.stationOrder.isEmpty else { throw .invalid("area \(a.id) has an empty station order") }
             for s in a.stationOrder where !stationIDs.contains(s) { throw .unknown("area \(a.id) lists station \(s), which is not defined") }
             guard Set(a.stationOrder).count == a.stationOrder.count else { throw .invalid("area \(a.id) lists a station twice") }
@@ -277,5 +296,69 @@ public struct Registry: Codable, Equatable, Sendable {
         if s.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
             throw .invalid("\(what) contains a control character")
         }
+    }
+}
+
+/// A point in WGS 84, in millionths of a degree (integers, so every node computes the same area
+/// for it: no floating point reaches the state).
+public struct Position: Codable, Equatable, Sendable {
+    public var latE6: Int64
+    public var lonE6: Int64
+    public init(latE6: Int64, lonE6: Int64) { self.latE6 = latE6; self.lonE6 = lonE6 }
+
+    /// An incident farther than this from every area centre is outside the city.
+    public static let maxAreaDistanceMetres: Int64 = 6_000
+
+    var problem: String? {
+        guard (-90_000_000...90_000_000).contains(latE6), (-180_000_000...180_000_000).contains(lonE6) else {
+            return "latitude/longitude out of range"
+        }
+        return nil
+    }
+
+    /// Squared distance in square metres on a local flat projection: a degree of latitude is
+    /// 111 195 m; a degree of longitude 111 195 m × cos(latitude), with cos taken at the mean
+    /// latitude from a table of whole degrees (exact enough inside one city, and integer-only).
+    func squaredDistance(to other: Position) -> Int64 {
+        let dLat = (other.latE6 - latE6) * 111_195 / 1_000_000
+        let meanDegree = Int(((latE6 + other.latE6) / 2) / 1_000_000)
+        let cosMilli = Position.cosineMilli[min(90, abs(meanDegree))]
+        let dLon = (other.lonE6 - lonE6) * 111_195 / 1_000_000 * cosMilli / 1000
+        return dLat * dLat + dLon * dLon
+    }
+
+    /// cos(n°) × 1000 for n = 0 … 90.
+    static let cosineMilli: [Int64] = [
+        1000, 1000, 999, 999, 998, 996, 995, 993, 990, 988, 985, 982, 978, 974, 970, 966, 961, 956, 951, 946,
+        940, 934, 927, 921, 914, 906, 899, 891, 883, 875, 866, 857, 848, 839, 829, 819, 809, 799, 788, 777,
+        766, 755, 743, 731, 719, 707, 695, 682, 669, 656, 643, 629, 616, 602, 588, 574, 559, 545, 530, 515,
+        500, 485, 469, 454, 438, 423, 407, 391, 375, 358, 342, 326, 309, 292, 276, 259, 242, 225, 208, 191,
+        174, 156, 139, 122, 105, 87, 70, 52, 35, 17, 0,
+    ]
+
+    /// Parses "50.1106,8.6820" (decimal degrees).
+    public init(parsing text: String) throws(AlarmError) {
+        let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard parts.count == 2, let lat = Self.micro(parts[0]), let lon = Self.micro(parts[1]) else {
+            throw .invalid("position \"\(text.prefix(40))\" (expected LAT,LON in decimal degrees, e.g. 50.1106,8.6820)")
+        }
+        self.init(latE6: lat, lonE6: lon)
+        if let p = problem { throw .invalid("position \(text.prefix(40)): \(p)") }
+    }
+
+    /// Decimal degrees to millionths without floating point: "8.682" → 8 682 000.
+    private static func micro(_ s: String) -> Int64? {
+        var text = Substring(s)
+        var sign: Int64 = 1
+        if text.first == "-" { sign = -1; text = text.dropFirst() }
+        let pieces = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(pieces.count), let whole = Int64(pieces[0]), whole <= 180 else { return nil }
+        var fraction: Int64 = 0
+        if pieces.count == 2 {
+            let digits = pieces[1]
+            guard !digits.isEmpty, digits.count <= 6, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+            fraction = Int64(digits + String(repeating: "0", count: 6 - digits.count))!
+        }
+        return sign * (whole * 1_000_000 + fraction)
     }
 }

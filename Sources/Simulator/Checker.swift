@@ -1,3 +1,4 @@
+import Bus
 import Consensus
 
 /// A broken invariant, with where and when.
@@ -110,6 +111,19 @@ struct Checker {
 
     /// A replica loaded a snapshot: it continues applying after it.
     mutating func restored(node k: Int, at index: UInt64) { appliedCursor[k] = index }
+
+    /// A node restarted: checks what its replica replayed from its log before the apply hook was
+    /// set, and moves its cursor to the replica's applied index.
+    mutating func replayed(node k: Int, id: NodeID, replica: Replica, now: UInt64) throws(Violation) {
+        let raft = replica.raft
+        restarted(node: k, appliedIndex: raft.compacted.index)
+        var i = raft.compacted.index + 1
+        while i <= replica.appliedIndex, let e = raft.entry(at: i) {
+            try applied(node: k, id: id, entry: e, now: now)
+            i += 1
+        }
+        restarted(node: k, appliedIndex: replica.appliedIndex)
+    }
 
     /// Replicas that applied the same prefix have byte-identical state: every snapshot taken or
     /// restored at an index must equal every other one at that index.

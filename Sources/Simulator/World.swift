@@ -382,14 +382,7 @@ final class World {
             node.bus = bus
             // What the replica replayed while it started was applied before the hook was set:
             // check it from its log, then follow the apply stream.
-            let raft = bus.replica.raft
-            checker.restarted(node: k, appliedIndex: raft.compacted.index)
-            var i = raft.compacted.index + 1
-            while i <= bus.replica.appliedIndex, let e = raft.entry(at: i) {
-                try checker.applied(node: k, id: node.id, entry: e, now: now)
-                i += 1
-            }
-            checker.restarted(node: k, appliedIndex: bus.replica.appliedIndex)
+            try checker.replayed(node: k, id: node.id, replica: bus.replica, now: now)
             bus.replica.onApply = { [unowned self] entry in
                 guard self.violation == nil else { return }
                 do throws(Violation) { try self.checker.applied(node: k, id: node.id, entry: entry, now: self.now) } catch {

@@ -9,11 +9,12 @@ extension CommandLine {
         usage: florian alarm [--cluster FILE] [--json] <command> …   (operator credentials from the cluster file;
                default FILE: $FLORIAN_CLUSTER, else ./cluster.json)
           registry apply FILE            apply a registry document (sample: ops/config/frankfurt-registry.json)
-          open --keyword K --area A --address TEXT [--remarks R] [--test]
-                                         open an incident; prints 'incident E-…'
+          open --keyword K (--area A | --position LAT,LON) --address TEXT [--remarks R] [--test]
+                                         open an incident (a position is mapped to its Stadtteil);
+                                         prints 'incident E-…'
           propose INCIDENT               the AAO proposal: units in the area's station order, what is missing
           raise INCIDENT [--units U,U…] [--wait S]
-          raise --keyword K --area A --address TEXT [--test] [--units U,U…] [--wait S]
+          raise --keyword K (--area A | --position LAT,LON) --address TEXT [--test] [--units U,U…] [--wait S]
                                          alarm the proposal (or the units named); prints 'order E-…/n';
                                          --wait follows deliveries and acks for up to S seconds
           ack ORDER UNIT                 acknowledge on a unit's behalf
@@ -207,13 +208,16 @@ final class AlarmSession {
     }
 
     func open(_ args: inout Arguments) throws -> String {
-        guard let keyword = args.string("keyword"), let area = args.string("area"), let address = args.string("address") else {
-            throw UsageError("an incident needs --keyword K --area A --address TEXT")
+        let area = args.string("area"), position = args.string("position")
+        guard let keyword = args.string("keyword"), let address = args.string("address"), area != nil || position != nil else {
+            throw UsageError("an incident needs --keyword K, --area A or --position LAT,LON, and --address TEXT")
         }
         let remarks = args.string("remarks")
         let test = args.flag("test")
-        let r = try submit(.openIncident(.init(keyword: keyword, area: try AreaID(area), address: address, remarks: remarks, test: test)))
+        let r = try submit(.openIncident(.init(keyword: keyword, area: try area.map { try AreaID($0) }, position: try position.map { try Position(parsing: $0) },
+                                               address: address, remarks: remarks, test: test)))
         guard let id = r["incident"] as? String else { throw AlarmCLIError("no incident id in the answer") }
+        if position != nil && area == nil && !json { say("area: \(r["area"] as? String ?? "?") (from the position)") }
         return id
     }
 

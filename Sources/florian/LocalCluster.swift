@@ -76,22 +76,7 @@ final class LocalCluster {
 
     /// Starts node `id` (its output appended to its log file); it dies with this process.
     func start(_ id: UInt64) throws {
-        let p = Process()
-        p.executableURL = Self.executable
-        p.arguments = ["node", "--config", configURL(id).path]
-        var env = ProcessInfo.processInfo.environment
-        env["FLORIAN_DIE_WITH_PARENT"] = "1"
-        p.environment = env
-        if !FileManager.default.fileExists(atPath: logURL(id).path) {
-            FileManager.default.createFile(atPath: logURL(id).path, contents: nil)
-        }
-        let log = try FileHandle(forWritingTo: logURL(id))
-        log.seekToEndOfFile()
-        p.standardOutput = log
-        p.standardError = log
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        processes[id] = p
+        processes[id] = try Self.child(["node", "--config", configURL(id).path], log: logURL(id))
     }
 
     func startAll() throws { for m in members { try start(m.id) } }
@@ -132,14 +117,19 @@ final class LocalCluster {
 
     /// Stops every node (SIGTERM, then SIGKILL after 5 s).
     func stopAll() {
-        for p in processes.values where p.isRunning { Glibc.kill(p.processIdentifier, SIGTERM) }
+        Self.terminate(Array(processes.values))
+        processes.removeAll()
+    }
+
+    /// SIGTERM to each running process, SIGKILL to any still running 5 s later; waits for all.
+    static func terminate(_ ps: [Process]) {
+        for p in ps where p.isRunning { Glibc.kill(p.processIdentifier, SIGTERM) }
         let deadline = Date().addingTimeInterval(5)
-        for p in processes.values {
+        for p in ps {
             while p.isRunning && Date() < deadline { usleep(20_000) }
             if p.isRunning { Glibc.kill(p.processIdentifier, SIGKILL) }
             p.waitUntilExit()
         }
-        processes.removeAll()
     }
 
     // MARK: - Clients
@@ -219,13 +209,17 @@ final class LocalCluster {
 
     /// Starts a child `florian` process (output appended to `label`.log); it dies with this process.
     func spawn(_ label: String, _ arguments: [String]) throws {
+        children[label] = try Self.child(arguments, log: childLogURL(label))
+    }
+
+    /// Runs this executable with `arguments`, output appended to `log`; the child dies with us.
+    static func child(_ arguments: [String], log url: URL) throws -> Process {
         let p = Process()
-        p.executableURL = Self.executable
+        p.executableURL = executable
         p.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["FLORIAN_DIE_WITH_PARENT"] = "1"
         p.environment = env
-        let url = childLogURL(label)
         if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
         let log = try FileHandle(forWritingTo: url)
         log.seekToEndOfFile()
@@ -233,7 +227,7 @@ final class LocalCluster {
         p.standardError = log
         p.standardInput = FileHandle.nullDevice
         try p.run()
-        children[label] = p
+        return p
     }
 
     /// Starts the gateways and one station simulator per lined station.
@@ -249,13 +243,7 @@ final class LocalCluster {
     }
 
     func stopChildren() {
-        for p in children.values where p.isRunning { Glibc.kill(p.processIdentifier, SIGTERM) }
-        let deadline = Date().addingTimeInterval(5)
-        for p in children.values {
-            while p.isRunning && Date() < deadline { usleep(20_000) }
-            if p.isRunning { Glibc.kill(p.processIdentifier, SIGKILL) }
-            p.waitUntilExit()
-        }
+        Self.terminate(Array(children.values))
         children.removeAll()
     }
 

@@ -20,6 +20,12 @@ struct AlarmHarness {
     init(registry: Registry? = nil) throws {
         let r = try registry ?? Self.sampleRegistry()
         _ = try send(.applyRegistry(r)).get()
+        // The test gateway holds both networks' leases once, so it may report receipts.
+        // The leases then run out (no renewal), so they set no deadlines in the tests.
+        for n in Network.allCases { _ = try send(.lease(.init(network: n, holder: "gw-test-\(n.rawValue)"))).get() }
+        now += 7_000
+        send(.clock, as: "node:node1")
+        published.removeAll()
     }
 
     @discardableResult
@@ -116,12 +122,41 @@ final class AlarmStateTests: XCTestCase {
         XCTAssertTrue("\(k)".contains("did you mean TH-VU?"), "\(k)")
     }
 
+    func testAnIncidentByCoordinatesLiesInTheAreaWithTheNearestCentre() throws {
+        var h = try AlarmHarness()
+        func open(_ position: String, area: String? = nil) -> Result<[UInt8], AlarmError> {
+            h.send(.openIncident(.init(keyword: "F1", area: area.map { try! AreaID($0) }, position: try! Position(parsing: position), address: "x")))
+        }
+        // Römerberg (Altstadt), Höchster Schlossplatz, Frankfurt Flughafen Terminal 1.
+        XCTAssertEqual(try h.json(open("50.1104,8.6821"))["area"] as? String, "Altstadt")
+        XCTAssertEqual(try h.json(open("50.0999,8.5440"))["area"] as? String, "Höchst")
+        XCTAssertEqual(try h.json(open("50.0510,8.5710"))["area"] as? String, "Flughafen")
+        // A given area wins; a point outside the city is refused; so is nonsense.
+        XCTAssertEqual(try h.json(open("50.1104,8.6821", area: "Nied"))["area"] as? String, "Nied")
+        XCTAssertThrowsError(try open("52.5200,13.4050").get()) { XCTAssertTrue("\($0)".contains("farther than 6 km"), "\($0)") }
+        XCTAssertThrowsError(try h.send(.openIncident(.init(keyword: "F1", area: nil, address: "x"))).get())
+        for bad in ["50.1", "50,8,1", "91.0,8.0", "50.1234567,8.6", "abc,def", "50.-1,8"] {
+            XCTAssertThrowsError(try Position(parsing: bad), bad)
+        }
+        XCTAssertEqual(try Position(parsing: "-0.5,8.682"), Position(latE6: -500_000, lonE6: 8_682_000))
+    }
+
     func testRolesDecideWhoMaySendWhat() throws {
         var h = try AlarmHarness()
         XCTAssertThrowsError(try h.send(.openIncident(.init(keyword: "F1", area: "Nied", address: "x")), as: "partner:THW").get())
         XCTAssertThrowsError(try h.send(.openIncident(.init(keyword: "F1", area: "Nied", address: "x")), as: AlarmHarness.gatewayID).get())
         XCTAssertThrowsError(try h.send(.lineState(.init(station: "FRW1", up: false)), as: AlarmHarness.operatorID).get())
         XCTAssertThrowsError(try h.send(.unitStatus(.init(unit: "1-HLF-1", status: 3)), as: "analyst:x").get())
+        // A gateway that never held the wired lease cannot confirm a station or report a line.
+        let order = try h.alarm(try h.open("F1", "Innenstadt"), ["1-HLF-2"])
+        let other = "gateway:gw-paging-only"
+        // It holds the wireless network's lease — that does not let it speak for the wired one.
+        XCTAssertTrue(try h.json(h.send(.lease(.init(network: .wireless, holder: "x")), as: other))["granted"] as? Bool == true)
+        XCTAssertThrowsError(try h.send(.targetDelivered(.init(order: order, target: .line("FRW1"), round: 1)), as: other).get()) {
+            XCTAssertTrue("\($0)".contains("never held the wired network's lease"), "\($0)")
+        }
+        XCTAssertThrowsError(try h.send(.lineState(.init(station: "FRW1", up: false)), as: other).get())
+        XCTAssertEqual(h.target(order, .line("FRW1")).state, .pending)
         XCTAssertNoThrow(try h.send(.unitStatus(.init(unit: "1-HLF-1", status: 1)), as: AlarmHarness.gatewayID).get())
     }
 
@@ -311,10 +346,10 @@ final class AlarmStateTests: XCTestCase {
         h.now += 5_999
         XCTAssertFalse(try lease("gw-b").granted)
         h.advance(seconds: 0.001)
-        XCTAssertEqual(h.events("gateway.lost").first?.holder, "gw-a")
+        XCTAssertEqual(h.events("gateway.lost").last?.holder, "gw-a")
         let b = try lease("gw-b")
         XCTAssertTrue(b.granted)
-        XCTAssertEqual(b.epoch, 2)
+        XCTAssertEqual(b.epoch, 3, "gw-test-wired, gw-a, gw-b")
         XCTAssertFalse(try lease("gw-a").granted)
         // The wireless lease is separate.
         XCTAssertTrue(try JSONDecoder().decode(LeaseAnswer.self, from: Data(try h.send(.lease(.init(network: .wireless, holder: "gw-a"))).get())).granted)

@@ -4,7 +4,8 @@
 Modelled on Frankfurt am Main (10 Feuer- und Rettungswachen, 26 volunteer brigades, the 46
 Stadtteile) but invented: units, RICs, ZVEI addresses. Each Stadtteil's station order
 (Ausrueckefolge) is the 12 stations nearest to a rough centre point (volunteer brigades
-slightly behind professional stations at equal distance). Usage:
+slightly behind professional stations at equal distance); that centre is also the area's
+`centre`, to which incidents reported by coordinates are mapped. Usage:
 
     python3 ops/config/generate-sample-registry.py > ops/config/frankfurt-registry.json
 """
@@ -95,7 +96,7 @@ pos = {s["id"]: areas[s["area"]] for s in stations}
 area_list = []
 for a, c in areas.items():
     order = sorted(pos, key=lambda s: (dist(c, pos[s]) + (0.004 if s.startswith("FF") else 0), s))
-    area_list.append({"id": a, "stationOrder": order[:12]})
+    area_list.append({"id": a, "stationOrder": order[:12], "centre": {"latE6": round(c[0] * 1e6), "lonE6": round(c[1] * 1e6)}})
 aao = [
  {"keyword": "F1", "description": "Kleinbrand", "units": [{"type": "HLF", "count": 1}]},
  {"keyword": "F2", "description": "Mittelbrand", "units": [{"type": "ELW", "count": 1}, {"type": "HLF", "count": 2}, {"type": "DLK", "count": 1}]},
