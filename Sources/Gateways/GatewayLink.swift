@@ -21,6 +21,7 @@ final class GatewayLink {
         case activationFailed(String)
         case message(BusMessage, subscription: UInt64)
         case committed(key: String, Result<CommandOutcome, RequestFailure>)
+        case registry(Registry)
     }
 
     let network: Network
@@ -49,6 +50,8 @@ final class GatewayLink {
     var onDeactivated: (String) -> Void = { _ in }
     var onInstruction: (Instruction) -> Void = { _ in }
     var onEvent: (AlarmEvent) -> Void = { _ in }
+    /// A new registry was applied (read back from the cluster after its `registry.applied` event).
+    var onRegistry: (Registry) -> Void = { _ in }
 
     init(network: Network, holder: String, client: FlorianClient, loop: EventLoop, log: @escaping (String) -> Void) {
         self.network = network
@@ -162,8 +165,11 @@ final class GatewayLink {
                 seenSequence = ins.sequence
                 onInstruction(ins)
             } else if let e = try? JSONDecoder().decode(AlarmEvent.self, from: Data(m.payload)) {
+                if e.event == "registry.applied" { fetchRegistry() }
                 onEvent(e)
             }
+        case .registry(let r):
+            onRegistry(r)
         case let .committed(key, result):
             guard let entry = unconfirmed[key] else { return }
             switch result {
@@ -184,6 +190,19 @@ final class GatewayLink {
     }
 
     private var eventsSubscription: UInt64?
+
+    /// Reads the registry (linearizable) on a helper thread and hands it to `onRegistry`.
+    private func fetchRegistry() {
+        let client = client, box = mailbox, wake = wake
+        Thread {
+            // On failure the gateway keeps working with the registry it has.
+            if let bytes = try? client.query(namespace: "alarm", name: "registry", payload: Array("{}".utf8)),
+               let registry = try? JSONDecoder().decode(Registry.self, from: Data(bytes)) {
+                box.post(.registry(registry))
+                wake()
+            }
+        }.start()
+    }
 
     /// Reads where the instruction topic ends, then the open instructions (linearizable), on a
     /// helper thread (the client's calls block); the subscription starts at that end, and the

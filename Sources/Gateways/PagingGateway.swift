@@ -27,6 +27,20 @@ public final class PagingGateway {
     private var nextPageID: UInt64 = 0
     /// Instructions known by "order|target" (newest round), so a repeat is not queued twice.
     private var known: [String: Int] = [:]
+    private let sinkDirectory: String
+
+    private static func sink(_ directory: String, _ name: String) -> Result<PCMSink, Error> {
+        Result { try PCMSink(.directory(directory + "/" + name)) }
+    }
+
+    /// Opens a transmitter sink for every channel of the registry not served yet (a channel that
+    /// left the registry keeps airing what it has queued).
+    private func load(_ registry: Registry) {
+        for c in registry.channels where channels[c.id.rawValue] == nil {
+            channels[c.id.rawValue] = Channel(id: c.id.rawValue, rate: POCSAG.BitRate(rawValue: c.baud) ?? .b1200,
+                                              sink: Self.sink(sinkDirectory, c.id.rawValue))
+        }
+    }
 
     private final class Channel {
         let id: String
@@ -52,19 +66,19 @@ public final class PagingGateway {
         self.loop = loop
         self.log = log
         link = GatewayLink(network: .wireless, holder: options.name, client: client, loop: loop, log: log)
-        func sink(_ name: String) -> Result<PCMSink, Error> {
-            Result { try PCMSink(.directory(options.sinkDirectory + "/" + name)) }
-        }
-        for c in registry.channels {
-            channels[c.id.rawValue] = Channel(id: c.id.rawValue, rate: POCSAG.BitRate(rawValue: c.baud) ?? .b1200, sink: sink(c.id.rawValue))
-        }
-        sirens = Sirens(sink: sink("zvei"))
+        sinkDirectory = options.sinkDirectory
+        sirens = Sirens(sink: Self.sink(options.sinkDirectory, "zvei"))
         link.onActivated = { [unowned self] open in
             self.known.removeAll()
             for ins in open { self.received(ins) }
         }
         link.onDeactivated = { [unowned self] _ in self.standDown() }
         link.onInstruction = { [unowned self] ins in self.received(ins) }
+        link.onRegistry = { [unowned self] r in
+            self.load(r)
+            self.updateSinkFault()
+        }
+        load(registry)
         let previous = loop.everyIteration
         loop.everyIteration = { [unowned self] in
             previous?()

@@ -66,10 +66,6 @@ public final class StationGateway {
         self.loop = loop
         self.log = log
         link = GatewayLink(network: .wired, holder: options.name, client: client, loop: loop, log: log)
-        for s in registry.stations {
-            guard let line = s.line else { continue }
-            lines[s.id.rawValue] = Line(station: s.id.rawValue, supervisionMillis: UInt64(line.supervisionSeconds) * 1000, outputs: line.outputs)
-        }
         var limits = TLSLimits()
         limits.maxFrameSize = StationAlertFrame.maxFrameSize
         limits.idleTimeout = .seconds(600)
@@ -80,6 +76,8 @@ public final class StationGateway {
         link.onDeactivated = { [unowned self] _ in self.pending.removeAll() }
         link.onInstruction = { [unowned self] ins in self.received(ins) }
         link.onEvent = { [unowned self] e in self.event(e) }
+        link.onRegistry = { [unowned self] r in self.load(r) }
+        load(registry)
         let previous = loop.everyIteration
         loop.everyIteration = { [unowned self] in
             previous?()
@@ -87,6 +85,27 @@ public final class StationGateway {
         }
         link.start()
         scheduleSupervision()
+    }
+
+    /// Takes the registry's station lines: new lines are supervised from now on; a line that is
+    /// gone is closed; a changed interval applies to the next WELCOME.
+    private func load(_ registry: Registry) {
+        var next: [String: Line] = [:]
+        for s in registry.stations {
+            guard let config = s.line else { continue }
+            let id = s.id.rawValue
+            if let old = lines[id], old.supervisionMillis == UInt64(config.supervisionSeconds) * 1000, old.outputs == config.outputs {
+                next[id] = old
+            } else {
+                let line = Line(station: id, supervisionMillis: UInt64(config.supervisionSeconds) * 1000, outputs: config.outputs)
+                line.connection = lines[id]?.connection
+                line.lastHeard = lines[id]?.lastHeard ?? EventLoop.now()
+                line.reported = lines[id]?.reported
+                next[id] = line
+            }
+        }
+        for (id, line) in lines where next[id] == nil { line.connection?.refuse(.unauthorised, "station \(id) has no line in the registry any more") }
+        lines = next
     }
 
     public func stop() {

@@ -211,6 +211,36 @@ final class AlarmNetworkTests: XCTestCase {
             XCTAssertEqual(target["state"] as? String, "delivered", "\(target)")
         }
         try assertEachAlarmShownOnce(["FRW1", "FRW2", "FRW3", "FRW4", "FRW5", "FRW6", "FRW8"])
+
+        // Registry changes are commands: a volunteer station gets a line, and the (new) active
+        // gateway supervises it without a restart.
+        var registry = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: SimulateCommandTests.packageRoot
+            .appendingPathComponent("ops/config/frankfurt-registry.json"))) as? [String: Any])
+        var stations = try XCTUnwrap(registry["stations"] as? [[String: Any]])
+        let k = try XCTUnwrap(stations.firstIndex { $0["id"] as? String == "FF-Nied" })
+        stations[k]["line"] = ["supervisionSeconds": 10, "outputs": ["gong", "printer"]]
+        registry["stations"] = stations
+        let changed = dir.appendingPathComponent("registry-with-nied.json")
+        try JSONSerialization.data(withJSONObject: registry).write(to: changed)
+        let applied = try alarm(["registry", "apply", changed.path])
+        XCTAssertEqual(applied.status, 0, applied.stderr)
+        let pkiDir = try XCTUnwrap(cluster["pki"] as? String)
+        XCTAssertEqual(try run(SimulateCommandTests.binary, ["pki", "--dir", pkiDir, "issue", "station", "FF-Nied"], limit: 30).status, 0)
+        let nied = Process()
+        nied.executableURL = SimulateCommandTests.binary
+        nied.arguments = ["station-sim", "--cluster", clusterFile, "--station", "FF-Nied"]
+        nied.standardOutput = FileHandle.nullDevice
+        try nied.run()
+        extra.append(nied)
+        var niedState = ""
+        let niedDeadline = Date().addingTimeInterval(15)
+        while Date() < niedDeadline, niedState != "up" {
+            let lines = try alarm(["lines", "--json"])
+            let list = (try? JSONSerialization.jsonObject(with: Data(lines.stdout.utf8)) as? [[String: Any]]) ?? []
+            niedState = list.first { $0["station"] as? String == "FF-Nied" }?["state"] as? String ?? ""
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        XCTAssertEqual(niedState, "up", "the new line FF-Nied is not supervised")
     }
 
     // MARK: - A raw station-alert client
