@@ -27,7 +27,8 @@ public struct AlarmState: Codable, Equatable, Sendable {
     public private(set) var leases: [Network: Lease] = [:]
     /// Per network, the gateway identities that have held its lease: only they may report
     /// receipts and line states for it (a paging gateway's certificate cannot confirm a station).
-    public private(set) var gateways: [Network: Set<String>] = [:]
+    /// Kept sorted (an array, not a set: the state's JSON must be the same bytes on every node).
+    public private(set) var gateways: [Network: [String]] = [:]
     public private(set) var incidents: [IncidentID: Incident] = [:]
     public private(set) var orders: [OrderID: AlarmOrder] = [:]
     public private(set) var incidentCount: UInt64 = 0
@@ -517,7 +518,10 @@ public struct AlarmState: Codable, Equatable, Sendable {
             granted = true
             let epoch = (leases[r.network]?.epoch ?? 0) + 1
             leases[r.network] = Lease(holder: r.holder, sender: sender, epoch: epoch, expiresAt: clock + ttl, sinkFault: r.sinkFault, expired: false)
-            gateways[r.network, default: []].insert(sender)
+            if !(gateways[r.network] ?? []).contains(sender) {
+                gateways[r.network, default: []].append(sender)
+                gateways[r.network]!.sort()
+            }
             var e = AlarmEvent("gateway.active", at: clock, by: sender, detail: r.sinkFault)
             e.network = r.network
             e.holder = r.holder

@@ -373,6 +373,12 @@ final class AlarmStateTests: XCTestCase {
         var h = try AlarmHarness()
         _ = try h.alarm(try h.open("F3", "Höchst"), ["11-HLF-1", "FF-Höchst-LF"])
         h.advance(seconds: 12)
+        // Two more wired gateways take the lease in turn, the later one first in the alphabet:
+        // the state lists them sorted (no set order reaches its bytes).
+        h.send(.lease(.init(network: .wired, holder: "z")), as: "gateway:zeta")
+        h.advance(seconds: 7)
+        h.send(.lease(.init(network: .wired, holder: "a")), as: "gateway:alpha")
+        XCTAssertEqual(h.state.gateways[.wired], ["gateway:alpha", "gateway:gateway-demo", "gateway:zeta"])
         let a = StrictJSON.encode(h.state)
         let decoded = try StrictJSON.decode(AlarmState.self, from: a, what: "state")
         XCTAssertEqual(decoded, h.state)
