@@ -28,8 +28,10 @@ let package = Package(
         // The node process: the bus on the SQLite log, the mTLS mesh, the client endpoint.
         // The client side of the node protocol (Protocols/client.md): codec and the Swift client.
         .target(name: "Client", dependencies: ["Bus", "Secure", "Wire"]),
+        // The dispatcher console: command language, German/English catalogues, execution (issue 8).
+        .target(name: "Console", dependencies: ["Alarming", "Bus", "Client"]),
         .target(name: "Node", dependencies: ["Consensus", "Bus", "Store", "Secure", "Client", "Wire", "CEpoll", "Domains", "Alarming"]),
-        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire", "Client", "CEpoll", "Alarming", "Gateways", "Domains"]),
+        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire", "Client", "CEpoll", "Alarming", "Gateways", "Domains", "Console"]),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus"]),
@@ -41,6 +43,7 @@ let package = Package(
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         // The encoders against an independent decoder (multimon-ng, installed by .ci/run).
         .testTarget(name: "AlarmingTests", dependencies: ["Alarming", "Wire"]),
+        .testTarget(name: "ConsoleTests", dependencies: ["Console"]),
         .testTarget(name: "GatewaysTests", dependencies: ["Gateways", "Alarming"]),
         // Node processes' runtime in-process: 3 NodeServers on threads, over real mTLS sockets.
         .testTarget(name: "NodeTests", dependencies: ["Node", "Client", "Secure", "Bus", "Wire"]),

@@ -107,6 +107,10 @@ extension CommandLine {
           alarm [--cluster FILE] [--json] <registry apply|open|propose|raise|ack|unit-status|confirm|
                 dismiss|close|show|lines|units|leases|watch> …
                    the dispatcher's commands for scripts and tests (florian alarm help)
+          console [--cluster FILE] [-c CMD]… [--json] [--yes] [--lang de|en]
+                   the dispatcher console (issue 8, in progress): commands in German or English
+                   from -c or one a line on stdin; exit status 1 if any failed; alarming
+                   commands need --yes without a terminal ('hilfe' / 'help' lists them)
           gateway --cluster FILE --network wired|wireless --name NAME [--listen HOST:PORT] [--sink DIR]
                    a gateway: station lines (wired) or transmitters (wireless); one of each
                    network is active by lease, the others stand by
@@ -138,6 +142,7 @@ extension CommandLine {
             case "gateway": return try gateway(Array(args.dropFirst()))
             case "station-sim": return try stationSim(Array(args.dropFirst()))
             case "alarm": return try alarm(Array(args.dropFirst()))
+            case "console": return try console(Array(args.dropFirst()))
             case "help", "--help", "-h":
                 print(usage)
                 return 0

@@ -1,0 +1,45 @@
+/// Everything the console says, as values; each language renders them in its own catalogue
+/// (`GermanCatalog`, `EnglishCatalog`), so a text exists in both or the build fails.
+public enum Message: Equatable, Sendable {
+    case helpOverview
+    case help(ConsoleCommand.Verb)
+    case input(ConsoleInputError)
+    case needsConfirmation(ConsoleCommand.Verb)
+    case confirm(String)
+    case cancelled
+    case refused(String)
+    case unavailable(String)
+    case incidentOpened(id: String, keyword: String, area: String, test: Bool)
+    case proposalHeader(incident: String, keyword: String, area: String)
+    case proposedUnit(unit: String, type: String, station: String)
+    case missingUnits(type: String, count: Int)
+    case nothingAvailable(incident: String)
+    case alarmSummary(incident: String, units: [String])
+    case orderCreated(order: String, units: [String])
+    case acknowledged(order: String, unit: String)
+    case statusSet(unit: String, code: Int)
+    case closed(incident: String)
+    case reAlarmed(order: String)
+    case unitLine(unit: String, type: String, station: String, code: Int, incident: String?)
+    case lineState(station: String, name: String, state: String, reason: String?)
+    case incidentLine(id: String, keyword: String, area: String, address: String, open: Bool, test: Bool)
+    case health(node: UInt64, role: String, leader: UInt64, term: UInt64, commit: UInt64, members: [(String, String)])
+    case auditLine(time: String, who: String, what: String)
+
+    public static func == (a: Message, b: Message) -> Bool { "\(a)" == "\(b)" }
+}
+
+/// The console's languages: German (default) and English.
+public enum Language: String, Sendable, CaseIterable {
+    case de, en
+
+    public func text(_ m: Message) -> String {
+        switch self {
+        case .de: GermanCatalog.text(m)
+        case .en: EnglishCatalog.text(m)
+        }
+    }
+
+    /// The command word as dispatchers of this language type it.
+    public func word(_ v: ConsoleCommand.Verb) -> String { self == .de ? v.german : v.rawValue }
+}

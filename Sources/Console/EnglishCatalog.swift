@@ -1,0 +1,81 @@
+/// The console's English texts (`--lang en`).
+enum EnglishCatalog {
+    static func statusName(_ code: Int) -> String {
+        switch code {
+        case 1: "free on radio"
+        case 2: "free at station"
+        case 3: "en route"
+        case 4: "on scene"
+        case 5: "request to speak"
+        case 6: "out of service"
+        case 7: "patient aboard"
+        case 8: "at destination"
+        case 9: "other"
+        default: "unknown"
+        }
+    }
+
+    static func usage(_ v: ConsoleCommand.Verb) -> String {
+        switch v {
+        case .help: "help [COMMAND] — this overview, or help on one command"
+        case .incident: "incident KEYWORD AREA \"ADDRESS\" [\"REMARKS\"] — open an incident (or @LAT,LON instead of the area); shows the AAO proposal"
+        case .test: "test KEYWORD AREA \"ADDRESS\" — test alarm (Probealarm): open an incident and alarm its proposal as a test (asks to confirm)"
+        case .propose: "propose INCIDENT — the AAO proposal: units in the station order, what is missing"
+        case .alarm: "alarm INCIDENT [UNIT …] — alarm the proposal (or the units named) (asks to confirm)"
+        case .realarm: "realarm ORDER UNIT [REPLACEMENT] — confirm the Nachalarmierung for a unit that did not acknowledge (asks to confirm)"
+        case .ack: "ack ORDER UNIT — acknowledge the alarm on a unit's behalf (e.g. it answered by radio)"
+        case .status: "status UNIT CODE — set a unit's status (1–9)"
+        case .close: "close INCIDENT — close the incident (open orders end)"
+        case .show: "show INCIDENT|ORDER — an incident or order with every target and every acknowledgement"
+        case .incidents: "incidents — every incident"
+        case .units: "units — every unit with its status"
+        case .lines: "lines — the station lines and their state"
+        case .health: "health — the cluster's health"
+        case .audit: "audit INCIDENT — who did what, when"
+        }
+    }
+
+    static func text(_ m: Message) -> String {
+        switch m {
+        case .helpOverview:
+            return "Commands (German words work too):\n" + ConsoleCommand.Verb.allCases.map { "  " + usage($0) }.joined(separator: "\n")
+        case .help(let v): return usage(v) + "\n  (German: \(v.german))"
+        case .input(let e):
+            switch e {
+            case .empty: return "No command."
+            case let .unknownCommand(w, nearest): return "Unknown command \"\(w)\"" + (nearest.map { " — did you mean \"\($0)\"?" } ?? " — \"help\" lists every command.")
+            case let .missing(v, what): return "\(v.rawValue): missing \(what). Usage: " + usage(v)
+            case let .unexpected(v, word): return "\(v.rawValue): unexpected \"\(word)\". Usage: " + usage(v)
+            case .badNumber(let s): return "\"\(s)\" is no status (1–9)."
+            case .unclosedQuote: return "A quote is not closed."
+            }
+        case .needsConfirmation(let v): return "\(v.rawValue) needs confirmation: without a terminal, give --yes. Nothing was alarmed."
+        case .confirm(let s): return "\(s) — really? (y/n) "
+        case .cancelled: return "Cancelled. Nothing was alarmed."
+        case .refused(let why): return "Refused: \(why)"
+        case .unavailable(let why): return "Cluster unreachable: \(why)"
+        case let .incidentOpened(id, keyword, area, test): return "Incident \(id) opened: \(keyword) in \(area)" + (test ? " (TEST ALARM)" : "")
+        case let .proposalHeader(incident, keyword, area): return "AAO proposal for \(incident) (\(keyword), \(area)):"
+        case let .proposedUnit(unit, type, station): return "  \(unit)  \(type)  station \(station)"
+        case let .missingUnits(type, count): return "  missing: \(count)× \(type) (not available)"
+        case .nothingAvailable(let i): return "No unit is available for \(i)."
+        case let .alarmSummary(incident, units): return "\(incident): alarm \(units.count) unit(s): \(units.joined(separator: ", "))"
+        case let .orderCreated(order, units): return "Order \(order) alarmed: \(units.joined(separator: ", "))"
+        case let .acknowledged(order, unit): return "Acknowledged: \(unit) in \(order)"
+        case let .statusSet(unit, code): return "\(unit): status \(code) (\(statusName(code)))"
+        case .closed(let i): return "Incident \(i) closed."
+        case .reAlarmed(let o): return "Nachalarmierung: order \(o) alarmed."
+        case let .unitLine(unit, type, station, code, incident):
+            return "\(unit)  \(type)  station \(station)  status \(code) (\(statusName(code)))" + (incident.map { "  incident \($0)" } ?? "")
+        case let .lineState(station, name, state, reason):
+            let s = state == "up" ? "ok" : state == "faulted" ? "FAULTED" : "unknown"
+            return "\(station)  \(s)\(reason.map { " — \($0)" } ?? "")  (\(name))"
+        case let .incidentLine(id, keyword, area, address, open, test):
+            return "\(id)  \(keyword)  \(area), \(address)  \(open ? "open" : "closed")\(test ? " (TEST ALARM)" : "")"
+        case let .health(node, role, leader, term, commit, members):
+            return "node \(node) (\(role)), leader node \(leader == 0 ? "unknown" : String(leader)), term \(term), commit \(commit); "
+                + members.map { "\($0.0) \($0.1 == "up" ? "connected" : $0.1 == "self" ? "self" : "DISCONNECTED")" }.joined(separator: ", ")
+        case let .auditLine(time, who, what): return "\(time)  \(who)  \(what)"
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import XCTest
+@testable import Console
+
+final class ConsoleCommandTests: XCTestCase {
+    func testCommandWordsWorkInEnglishAndGerman() throws {
+        XCTAssertEqual(try ConsoleCommand.parse("alarm E-000001"), .alarm(incident: "E-000001", units: []))
+        XCTAssertEqual(try ConsoleCommand.parse("alarmieren E-000001 1-HLF-1 1-DLK-1"), .alarm(incident: "E-000001", units: ["1-HLF-1", "1-DLK-1"]))
+        XCTAssertEqual(try ConsoleCommand.parse("einsatz f3 Sachsenhausen-Nord \"Schweizer Straße 12\""),
+                       .incident(keyword: "F3", place: .area("Sachsenhausen-Nord"), address: "Schweizer Straße 12", remarks: nil, test: false))
+        XCTAssertEqual(try ConsoleCommand.parse("incident TH1 @50.1104,8.6821 \"Römerberg 1\" \"Person eingeklemmt\""),
+                       .incident(keyword: "TH1", place: .position("50.1104,8.6821"), address: "Römerberg 1", remarks: "Person eingeklemmt", test: false))
+        XCTAssertEqual(try ConsoleCommand.parse("PROBEALARM F1 Nied \"Wache\""),
+                       .incident(keyword: "F1", place: .area("Nied"), address: "Wache", remarks: nil, test: true))
+        XCTAssertEqual(try ConsoleCommand.parse("einsätze"), .incidents)
+        XCTAssertEqual(try ConsoleCommand.parse("  quittieren   E-000001/1 1-HLF-1 "), .acknowledge(order: "E-000001/1", unit: "1-HLF-1"))
+        XCTAssertEqual(try ConsoleCommand.parse("status 1-HLF-1 3"), .unitStatus(unit: "1-HLF-1", code: 3))
+        XCTAssertEqual(try ConsoleCommand.parse("nachalarmieren E-000001/1 1-HLF-1"), .reAlarm(order: "E-000001/1", unit: "1-HLF-1", replacement: nil))
+        XCTAssertEqual(try ConsoleCommand.parse("hilfe alarm"), .help(topic: .alarm))
+        XCTAssertEqual(try ConsoleCommand.parse("incident F1 Nied \"say \\\"hi\\\"\""),
+                       .incident(keyword: "F1", place: .area("Nied"), address: "say \"hi\"", remarks: nil, test: false))
+    }
+
+    func testBadLinesSayWhatIsWrongInBothLanguages() {
+        func error(_ line: String) -> ConsoleInputError? {
+            do { _ = try ConsoleCommand.parse(line); return nil } catch { return error }
+        }
+        XCTAssertEqual(error("alarmiren E-1"), .unknownCommand("alarmiren", nearest: "alarmieren"))
+        XCTAssertEqual(error("xyzzy"), .unknownCommand("xyzzy", nearest: nil))
+        XCTAssertEqual(error("status 1-HLF-1 12"), .badNumber("12"))
+        XCTAssertEqual(error("einsatz F3 Nied"), .missing(.incident, what: "keyword place address"))
+        XCTAssertEqual(error("lines now"), .unexpected(.lines, word: "now"))
+        XCTAssertEqual(error("incident F1 Nied \"open"), .unclosedQuote)
+        XCTAssertEqual(error("   "), .empty)
+        XCTAssertTrue(Language.de.text(.input(error("alarmiren E-1")!)).contains("meinten Sie „alarmieren“?"))
+        XCTAssertTrue(Language.en.text(.input(error("alarmiren E-1")!)).contains("did you mean \"alarmieren\"?"))
+        XCTAssertTrue(Language.de.text(.input(error("einsatz F3 Nied")!)).contains("es fehlt Stichwort, Stadtteil und Adresse"))
+    }
+
+    func testEveryCommandHasHelpInBothLanguagesAndTheOverviewListsThemAll() {
+        for v in ConsoleCommand.Verb.allCases {
+            let de = Language.de.text(.help(v)), en = Language.en.text(.help(v))
+            XCTAssertTrue(de.hasPrefix(v.german + " ") || de.hasPrefix(v.german + " —") || de.hasPrefix(v.german), de)
+            XCTAssertTrue(en.hasPrefix(v.rawValue), en)
+            XCTAssertNotEqual(de, en)
+            XCTAssertTrue(Language.de.text(.helpOverview).contains(v.german), v.german)
+            XCTAssertTrue(Language.en.text(.helpOverview).contains(v.rawValue), v.rawValue)
+            XCTAssertEqual(ConsoleCommand.Verb.named(v.german), v)
+            XCTAssertEqual(ConsoleCommand.Verb.named(v.rawValue.uppercased()), v)
+        }
+        // Only commands that alarm ask for confirmation.
+        XCTAssertEqual(Set(ConsoleCommand.Verb.allCases.filter(\.needsConfirmation)), [.alarm, .test, .realarm])
+    }
+}
