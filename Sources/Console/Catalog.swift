@@ -25,6 +25,8 @@ public enum Message: Equatable, Sendable {
     case incidentLine(id: String, keyword: String, area: String, address: String, open: Bool, test: Bool)
     case health(node: UInt64, role: String, leader: UInt64, term: UInt64, commit: UInt64, members: [(String, String)])
     case auditLine(time: String, who: String, what: String)
+    /// One line of the live feed: the event's name (e.g. `target.delivered`), what it concerns.
+    case event(time: String, name: String, subject: String, detail: String?)
 
     public static func == (a: Message, b: Message) -> Bool { "\(a)" == "\(b)" }
 }
@@ -38,6 +40,12 @@ public enum Language: String, Sendable, CaseIterable {
         case .de: GermanCatalog.text(m)
         case .en: EnglishCatalog.text(m)
         }
+    }
+
+    /// Events that need the dispatcher's attention (shown highlighted, and named in capitals so
+    /// that colour is never the only sign).
+    public static func isAlert(_ event: String) -> Bool {
+        ["target.failed", "fallback.none", "unit.re-alerted", "escalation.proposed", "line.faulted", "gateway.lost", "gateway.sink.faulted"].contains(event)
     }
 
     /// The command word as dispatchers of this language type it.

@@ -93,7 +93,7 @@ public final class ConsoleEngine {
 
     private func ask(_ confirm: ((String) -> Bool)?, _ verb: ConsoleCommand.Verb, _ summary: Message, _ language: Language) throws {
         guard let confirm else { throw ConsoleFailure(kind: "needs-confirmation", message: .needsConfirmation(verb)) }
-        guard confirm(language.text(summary)) else { throw ConsoleFailure(kind: "cancelled", message: .cancelled) }
+        guard confirm(language.text(.confirm(language.text(summary)))) else { throw ConsoleFailure(kind: "cancelled", message: .cancelled) }
     }
 
     private func execute(_ command: ConsoleCommand, confirm: ((String) -> Bool)?, language: Language) throws -> Outcome {

@@ -76,6 +76,31 @@ enum EnglishCatalog {
             return "node \(node) (\(role)), leader node \(leader == 0 ? "unknown" : String(leader)), term \(term), commit \(commit); "
                 + members.map { "\($0.0) \($0.1 == "up" ? "connected" : $0.1 == "self" ? "self" : "DISCONNECTED")" }.joined(separator: ", ")
         case let .auditLine(time, who, what): return "\(time)  \(who)  \(what)"
+        case let .event(time, name, subject, detail): return "\(time)  \(eventNames[name] ?? name)  \(subject)\(detail.map { " — \($0)" } ?? "")"
         }
     }
+
+    static let eventNames: [String: String] = [
+        "incident.opened": "incident opened",
+        "incident.closed": "incident closed",
+        "order.created": "order alarmed",
+        "order.closed": "order closed",
+        "target.issued": "alarm issued",
+        "target.sent": "sent",
+        "target.delivered": "delivered",
+        "target.failed": "NOT DELIVERED",
+        "fallback.none": "NO FALLBACK",
+        "unit.status": "status",
+        "unit.acknowledged": "acknowledged",
+        "unit.re-alerted": "RE-ALARMED",
+        "escalation.proposed": "NACHALARMIERUNG PROPOSED",
+        "escalation.dismissed": "Nachalarmierung dismissed",
+        "line.faulted": "LINE FAULTED",
+        "line.up": "line ok",
+        "gateway.active": "gateway active",
+        "gateway.lost": "GATEWAY LOST",
+        "gateway.sink.faulted": "TRANSMITTER FAULTED",
+        "gateway.sink.ok": "transmitter ok",
+        "registry.applied": "registry applied",
+    ]
 }

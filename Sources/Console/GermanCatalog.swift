@@ -77,8 +77,33 @@ enum GermanCatalog {
             return "Knoten \(node) (\(r)), Leader Knoten \(leader == 0 ? "unbekannt" : String(leader)), Term \(term), Commit \(commit); "
                 + members.map { "\($0.0) \($0.1 == "up" ? "verbunden" : $0.1 == "self" ? "selbst" : "GETRENNT")" }.joined(separator: ", ")
         case let .auditLine(time, who, what): return "\(time)  \(who)  \(what)"
+        case let .event(time, name, subject, detail): return "\(time)  \(eventNames[name] ?? name)  \(subject)\(detail.map { " — \($0)" } ?? "")"
         }
     }
+
+    static let eventNames: [String: String] = [
+        "incident.opened": "Einsatz eröffnet",
+        "incident.closed": "Einsatz abgeschlossen",
+        "order.created": "Auftrag alarmiert",
+        "order.closed": "Auftrag abgeschlossen",
+        "target.issued": "Alarm ausgegeben",
+        "target.sent": "übermittelt",
+        "target.delivered": "zugestellt",
+        "target.failed": "NICHT ZUGESTELLT",
+        "fallback.none": "KEIN ERSATZWEG",
+        "unit.status": "Status",
+        "unit.acknowledged": "Rückmeldung",
+        "unit.re-alerted": "WIEDERHOLUNGSALARM",
+        "escalation.proposed": "NACHALARMIERUNG VORGESCHLAGEN",
+        "escalation.dismissed": "Nachalarmierung verworfen",
+        "line.faulted": "LEITUNG GESTÖRT",
+        "line.up": "Leitung in Ordnung",
+        "gateway.active": "Gateway aktiv",
+        "gateway.lost": "GATEWAY AUSGEFALLEN",
+        "gateway.sink.faulted": "SENDER GESTÖRT",
+        "gateway.sink.ok": "Sender in Ordnung",
+        "registry.applied": "Stammdaten übernommen",
+    ]
 
     static func german(_ what: String) -> String {
         switch what {

@@ -1,6 +1,9 @@
+import Alarming
 import Client
 import Console
 import Foundation
+import Secure
+import Synchronization
 
 extension CommandLine {
     /// `florian console [--cluster FILE] [-c CMD]… [--json] [--yes] [--lang de|en] [--plain]`:
@@ -22,7 +25,7 @@ extension CommandLine {
         }
         var args = try Arguments(rest, booleans: ["json", "yes", "plain"])
         let json = args.flag("json"), yes = args.flag("yes")
-        _ = args.flag("plain")
+        let plain = args.flag("plain")
         let langName = args.string("lang") ?? "de"
         guard let language = Language(rawValue: langName) else { throw UsageError("--lang de or en") }
         let path = args.string("cluster") ?? ProcessInfo.processInfo.environment["FLORIAN_CLUSTER"] ?? "cluster.json"
@@ -32,6 +35,9 @@ extension CommandLine {
         defer { client.closeAndWait() }
         let engine = ConsoleEngine(client: client)
         let interactive = commands.isEmpty && isatty(0) == 1
+        if interactive && !json {
+            return try Self.interactiveConsole(client: client, engine: engine, language: language, plain: plain, yes: yes)
+        }
         let confirm: ((String) -> Bool)? = yes ? { _ in true } : interactive ? { question in
             FileHandle.standardOutput.write(Data(question.utf8))
             let answer = (readLine() ?? "").trimmingCharacters(in: .whitespaces).lowercased()
@@ -59,5 +65,89 @@ extension CommandLine {
             }
         }
         return failed ? 1 : 0
+    }
+
+    /// The interactive console: the live feed above the prompt (or, `--plain`, one event a line
+    /// with its time and no cursor movement), line editing, history and completion.
+    static func interactiveConsole(client: FlorianClient, engine: ConsoleEngine, language: Language, plain: Bool, yes: Bool) throws -> Int32 {
+        let feed = Mailbox<AlarmEvent>()
+        let from = (try? client.read(topic: AlarmTopic.events, from: 0, limit: 1, linearizable: true).endOffset) ?? 0
+        client.subscribe(topic: AlarmTopic.events, from: from) { event in
+            if case .message(let m) = event, let e = try? JSONDecoder().decode(AlarmEvent.self, from: Data(m.payload)) { feed.post(e) }
+        }
+        @Sendable func render(_ e: AlarmEvent) -> String {
+            var subject: [String] = []
+            if let o = e.order { subject.append(o.rawValue) } else if let i = e.incident { subject.append(i.rawValue) }
+            if let t = e.target { subject.append(t.description + (e.round.map { $0 > 1 ? " (\($0))" : "" } ?? "")) }
+            if let u = e.unit { subject.append(u.rawValue) }
+            if let s = e.station { subject.append("line:\(s)") }
+            if let n = e.network, e.target == nil, e.station == nil { subject.append(n.rawValue) }
+            if let h = e.holder { subject.append(h) }
+            if let st = e.status { subject.append("\(st)") }
+            if let l = e.latencyMillis { subject.append("+\(l) ms") }
+            if let r = e.replacement { subject.append("→ \(r)") }
+            let line = language.text(.event(time: AlarmSession.time(e.at), name: e.event, subject: subject.joined(separator: " "), detail: e.detail))
+            return !plain && Language.isAlert(e.event) ? "\u{1B}[1;31m" + line + "\u{1B}[0m" : line
+        }
+        say(language.text(.helpOverview).split(separator: "\n").first.map(String.init) ?? "")
+        if plain {
+            let stop = Mutex(false)
+            Thread {
+                while !stop.withLock({ $0 }) { for e in feed.takeAll(until: .now() + 0.2) { say(render(e)) } }
+            }.start()
+            defer { stop.withLock { $0 = true } }
+            let confirm: (String) -> Bool = { q in
+                say(q)
+                return ["j", "ja", "y", "yes"].contains((readLine() ?? "").trimmingCharacters(in: .whitespaces).lowercased())
+            }
+            while let line = readLine() {
+                guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+                let o = engine.run(line, confirm: yes ? { _ in true } : confirm, language: language)
+                for m in o.messages { say(language.text(m)) }
+            }
+            return 0
+        }
+        let editor = LineEditor(prompt: "florian> ")
+        defer { editor.close() }
+        var vocabulary: (keywords: [String], areas: [String], units: [String]) = ([], [], [])
+        if let bytes = try? client.query(namespace: "alarm", name: "registry", payload: Array("{}".utf8)),
+           let r = try? JSONDecoder().decode(Registry.self, from: Data(bytes)) {
+            vocabulary = (Array(Set(r.aao.map(\.keyword))).sorted(), r.areas.map(\.id.rawValue), r.units.map(\.id.rawValue))
+        }
+        editor.complete = { words, _ in
+            guard let first = words.first else { return ConsoleCommand.Verb.allCases.map { language.word($0) } }
+            let incidents = ((try? client.query(namespace: "alarm", name: "incidents", payload: Array("{}".utf8), linearizable: false))
+                .flatMap { try? JSONDecoder().decode([Incident].self, from: Data($0)) } ?? []).map(\.id.rawValue)
+            switch ConsoleCommand.Verb.named(first) {
+            case .incident?, .test?: return words.count == 1 ? vocabulary.keywords : words.count == 2 ? vocabulary.areas : []
+            case .status?, .ack?, .realarm?: return words.count == 1 && first.lowercased() != "status" ? incidents : vocabulary.units
+            case .help?: return ConsoleCommand.Verb.allCases.map { language.word($0) }
+            default: return words.count == 1 ? incidents : vocabulary.units
+            }
+        }
+        var answer: String?
+        while true {
+            for e in feed.takeNow() { editor.printAbove(render(e)) }
+            guard let input = editor.poll(timeoutMillis: 100) else { continue }
+            guard case .line(let line) = input else { return 0 }
+            guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+            let outcome = engine.run(line, confirm: yes ? { _ in true } : { question in
+                // Asks in the prompt line; the feed keeps coming above it.
+                editor.prompt = question
+                defer { editor.prompt = "florian> " }
+                editor.printAbove("")
+                answer = nil
+                while answer == nil {
+                    for e in feed.takeNow() { editor.printAbove(render(e)) }
+                    switch editor.poll(timeoutMillis: 100) {
+                    case .line(let a)?: answer = a
+                    case .endOfInput?: answer = ""
+                    case nil: break
+                    }
+                }
+                return ["j", "ja", "y", "yes"].contains(answer!.trimmingCharacters(in: .whitespaces).lowercased())
+            }, language: language)
+            editor.printAbove(outcome.messages.map { language.text($0) }.joined(separator: "\n"))
+        }
     }
 }
