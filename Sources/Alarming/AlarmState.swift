@@ -754,7 +754,9 @@ public struct AlarmState: Codable, Equatable, Sendable {
         return " (did you mean \(best)?)"
     }
 
-    static func editDistance(_ a: String, _ b: String) -> Int {
+    /// Levenshtein distance: how many single-character edits turn `a` into `b` (for "did you
+    /// mean …?" hints here and in the console).
+    public static func editDistance(_ a: String, _ b: String) -> Int {
         let a = Array(a), b = Array(b)
         var row = Array(0...b.count)
         for i in 1...max(a.count, 1) where !a.isEmpty {

@@ -1,3 +1,5 @@
+import Alarming
+
 /// What a dispatcher can type: one command a line, its word in English or German
 /// (`alarm`/`alarmieren`), then its arguments — words, or text in double quotes.
 public enum ConsoleCommand: Equatable, Sendable {
@@ -176,19 +178,5 @@ extension ConsoleCommand {
         }
     }
 
-    static func distance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        if a.isEmpty { return b.count }
-        var row = Array(0...b.count)
-        for i in 1...a.count {
-            var prev = row[0]
-            row[0] = i
-            for j in stride(from: 1, through: b.count, by: 1) {
-                let cur = row[j]
-                row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] == b[j - 1] ? 0 : 1))
-                prev = cur
-            }
-        }
-        return row[b.count]
-    }
+    static func distance(_ a: String, _ b: String) -> Int { AlarmState.editDistance(a, b) }
 }
