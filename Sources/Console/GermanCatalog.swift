@@ -1,3 +1,5 @@
+import Foundation
+
 /// Die deutschen Texte der Konsole.
 enum GermanCatalog {
     static func statusName(_ code: Int) -> String {
@@ -52,7 +54,7 @@ enum GermanCatalog {
         case .needsConfirmation(let v): return "\(v.german) verlangt eine Bestätigung: ohne Terminal bitte --yes angeben. Nichts wurde alarmiert."
         case .confirm(let s): return "\(s) — wirklich? (j/n) "
         case .cancelled: return "Abgebrochen. Nichts wurde alarmiert."
-        case .refused(let why): return "Abgelehnt: \(why)"
+        case .refused(let why): return "Abgelehnt: \(translate(why))"
         case .unavailable(let why): return "Cluster nicht erreichbar: \(why)"
         case let .incidentOpened(id, keyword, area, test): return "Einsatz \(id) eröffnet: \(keyword) in \(area)" + (test ? " (PROBEALARM)" : "")
         case let .proposalHeader(incident, keyword, area): return "AAO-Vorschlag für \(incident) (\(keyword), \(area)):"
@@ -69,7 +71,7 @@ enum GermanCatalog {
             return "\(unit)  \(type)  Wache \(station)  Status \(code) (\(statusName(code)))" + (incident.map { "  Einsatz \($0)" } ?? "")
         case let .lineState(station, name, state, reason):
             let s = state == "up" ? "in Ordnung" : state == "faulted" ? "GESTÖRT" : "unbekannt"
-            return "\(station)  \(s)\(reason.map { " — \($0)" } ?? "")  (\(name))"
+            return "\(station)  \(s)\(reason.map { " — \(translate($0))" } ?? "")  (\(name))"
         case let .incidentLine(id, keyword, area, address, open, test):
             return "\(id)  \(keyword)  \(area), \(address)  \(open ? "offen" : "abgeschlossen")\(test ? " (PROBEALARM)" : "")"
         case let .health(node, role, leader, term, commit, members):
@@ -77,7 +79,7 @@ enum GermanCatalog {
             return "Knoten \(node) (\(r)), Leader Knoten \(leader == 0 ? "unbekannt" : String(leader)), Term \(term), Commit \(commit); "
                 + members.map { "\($0.0) \($0.1 == "up" ? "verbunden" : $0.1 == "self" ? "selbst" : "GETRENNT")" }.joined(separator: ", ")
         case let .auditLine(time, who, what): return "\(time)  \(who)  \(what)"
-        case let .event(time, name, subject, detail): return "\(time)  \(eventNames[name] ?? name)  \(subject)\(detail.map { " — \($0)" } ?? "")"
+        case let .event(time, name, subject, detail): return "\(time)  \(eventNames[name] ?? name)  \(subject)\(detail.map { " — \(translate($0))" } ?? "")"
         }
     }
 
@@ -115,4 +117,89 @@ enum GermanCatalog {
         default: return what
         }
     }
+
+    /// The cluster speaks English (its refusals and event details are part of the log and of the
+    /// protocol); the console says them in German. Each pattern's `{}` takes any text, which is
+    /// itself translated (so "line faulted: silent for 10 s" becomes "Leitung gestört: seit 10 s
+    /// still"); a text no pattern matches stays as it is.
+    static func translate(_ english: String) -> String {
+        for (regex, german) in phrases {
+            let range = NSRange(english.startIndex..., in: english)
+            guard let m = regex.firstMatch(in: english, range: range) else { continue }
+            let parts = (1..<m.numberOfRanges).map { i in Range(m.range(at: i), in: english).map { translate(String(english[$0])) } ?? "" }
+            return german(parts)
+        }
+        return english
+    }
+
+    private static func phrase(_ pattern: String, _ german: @escaping @Sendable ([String]) -> String) -> (NSRegularExpression, @Sendable ([String]) -> String) {
+        let escaped = NSRegularExpression.escapedPattern(for: pattern).replacingOccurrences(of: "\\{\\}", with: "(.+?)")
+        return (try! NSRegularExpression(pattern: "^" + escaped + "$", options: [.dotMatchesLineSeparators]), german)
+    }
+
+    /// `phrase("unit {} in order {}") { "Fahrzeug \($0[0]) in Auftrag \($0[1])" }`: first match wins.
+    nonisolated(unsafe) static let phrases: [(NSRegularExpression, @Sendable ([String]) -> String)] = [
+        phrase("{} (did you mean {}?)") { "\($0[0]) (meinten Sie \($0[1])?)" },
+        phrase("invalid: {}") { "ungültig: \($0[0])" },
+        phrase("unknown: {}") { "unbekannt: \($0[0])" },
+        phrase("not possible: {}") { "nicht möglich: \($0[0])" },
+        phrase("forbidden: {}") { "nicht erlaubt: \($0[0])" },
+        phrase("incident {} is already closed") { "Einsatz \($0[0]) ist bereits abgeschlossen" },
+        phrase("incident {} is closed") { "Einsatz \($0[0]) ist abgeschlossen" },
+        phrase("incident {}") { "Einsatz \($0[0])" },
+        phrase("order {} is already closed") { "Auftrag \($0[0]) ist bereits abgeschlossen" },
+        phrase("order {}") { "Auftrag \($0[0])" },
+        phrase("unit {} in order {} is {}") { "Fahrzeug \($0[0]) in Auftrag \($0[1]) ist \($0[2])" },
+        phrase("unit {} in order {}") { "Fahrzeug \($0[0]) in Auftrag \($0[1])" },
+        phrase("unit {} is alarmed for incident {}") { "Fahrzeug \($0[0]) ist für Einsatz \($0[1]) alarmiert" },
+        phrase("unit {} is already being alarmed for this incident") { "Fahrzeug \($0[0]) wird für diesen Einsatz bereits alarmiert" },
+        phrase("unit {} has status {} ({}) and is not available") {
+            "Fahrzeug \($0[0]) hat Status \($0[1]) (\(statusName(Int($0[1]) ?? 0))) und ist nicht verfügbar"
+        },
+        phrase("unit {} is in open order {}; close the order before removing the unit") {
+            "Fahrzeug \($0[0]) ist im offenen Auftrag \($0[1]); erst den Auftrag abschließen, dann das Fahrzeug entfernen"
+        },
+        phrase("unit {}") { "Fahrzeug \($0[0])" },
+        phrase("area for position {} (farther than {} km from every area centre)") {
+            "Stadtteil zur Position \($0[0]) (weiter als \($0[1]) km von jedem Stadtteilzentrum)"
+        },
+        phrase("area {}") { "Stadtteil \($0[0])" },
+        phrase("keyword {} (no AAO rule)") { "Stichwort \($0[0]) (keine AAO-Regel)" },
+        phrase("keyword {}") { "Stichwort \($0[0])" },
+        phrase("position: {}") { "Position: \($0[0])" },
+        phrase("an incident needs an area or a position") { _ in "ein Einsatz braucht einen Stadtteil oder eine Position" },
+        phrase("an alarm order needs at least one unit") { _ in "ein Alarmauftrag braucht mindestens ein Fahrzeug" },
+        phrase("an alarm order takes at most 64 units") { _ in "ein Alarmauftrag umfasst höchstens 64 Fahrzeuge" },
+        phrase("a unit is listed twice") { _ in "ein Fahrzeug ist doppelt genannt" },
+        phrase("status {} (allowed 1–9)") { "Status \($0[0]) (erlaubt 1–9)" },
+        phrase("escalation for unit {} in order {}") { "Nachalarmierung für Fahrzeug \($0[0]) in Auftrag \($0[1])" },
+        phrase("the escalation for {} is already {}") {
+            "die Nachalarmierung für \($0[0]) ist bereits \(["confirmed": "bestätigt", "dismissed": "verworfen"][$0[1]] ?? $0[1])"
+        },
+        phrase("no unit of type {} is available; name one with replacement") {
+            "kein Fahrzeug vom Typ \($0[0]) verfügbar; bitte ein Ersatzfahrzeug nennen"
+        },
+        phrase("no registry has been applied yet (florian alarm registry apply FILE)") {
+            _ in "es sind noch keine Stammdaten übernommen (florian alarm registry apply DATEI)"
+        },
+        phrase("{} needs the role {}, the sender is {}") { "\($0[0]) verlangt die Rolle \($0[1]), der Absender hat die Rolle \($0[2])" },
+        // Event details and reasons.
+        phrase("silent for {} s") { "seit \($0[0]) s still" },
+        phrase("never connected") { _ in "nie verbunden" },
+        phrase("line faulted: {}") { "Leitung gestört: \($0[0])" },
+        phrase("line faulted") { _ in "Leitung gestört" },
+        phrase("no ACK from the station in time") { _ in "keine Quittung der Wache in der Frist" },
+        phrase("not aired in time") { _ in "nicht rechtzeitig gesendet" },
+        phrase("reported failed by the gateway") { _ in "vom Gateway als fehlgeschlagen gemeldet" },
+        phrase("no acknowledgement in time") { _ in "keine Rückmeldung in der Frist" },
+        phrase("{} stopped renewing its lease") { "\($0[0]) hat seine Lease nicht erneuert" },
+        phrase("no other way to reach the crews of {}") { "kein anderer Weg zu den Besatzungen von \($0[0])" },
+        phrase("{} did not acknowledge; proposed: {}") { "\($0[0]) hat sich nicht gemeldet; vorgeschlagen: \($0[1])" },
+        phrase("{} did not acknowledge; no {} available") { "\($0[0]) hat sich nicht gemeldet; kein \($0[1]) verfügbar" },
+        phrase("{} → {} {}") { "\($0[0]) → \($0[1]) \(statusName(Int($0[1]) ?? 0))" },
+        phrase("{} stations, {} units, {} areas") { "\($0[0]) Wachen, \($0[1]) Fahrzeuge, \($0[2]) Stadtteile" },
+        phrase("closed by {}") { "abgeschlossen von \($0[0])" },
+        phrase("complete") { _ in "vollständig" },
+        phrase("incomplete") { _ in "UNVOLLSTÄNDIG" },
+    ]
 }

@@ -116,9 +116,12 @@ extension CommandLine {
         }
         editor.complete = { words, _ in
             guard let first = words.first else { return ConsoleCommand.Verb.allCases.map { language.word($0) } }
+            let verb = ConsoleCommand.Verb.named(first)
+            // Incident numbers: every one for show and audit, else the open ones.
             let incidents = ((try? client.query(namespace: "alarm", name: "incidents", payload: Array("{}".utf8), linearizable: false))
-                .flatMap { try? JSONDecoder().decode([Incident].self, from: Data($0)) } ?? []).map(\.id.rawValue)
-            switch ConsoleCommand.Verb.named(first) {
+                .flatMap { try? JSONDecoder().decode([Incident].self, from: Data($0)) } ?? [])
+                .filter { verb == .show || verb == .audit || $0.closedAt == nil }.map(\.id.rawValue)
+            switch verb {
             case .incident?, .test?: return words.count == 1 ? vocabulary.keywords : words.count == 2 ? vocabulary.areas : []
             case .status?, .ack?, .realarm?: return words.count == 1 && first.lowercased() != "status" ? incidents : vocabulary.units
             case .help?: return ConsoleCommand.Verb.allCases.map { language.word($0) }

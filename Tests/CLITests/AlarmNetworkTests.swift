@@ -60,10 +60,7 @@ final class AlarmNetworkTests: XCTestCase {
         targets.first { $0["target"] as? String == target }?["state"] as? String
     }
 
-    func pid(ofStation station: String) throws -> Int32 {
-        let r = try run(URL(fileURLWithPath: "/usr/bin/pgrep"), ["-f", "station-sim --cluster \(clusterFile) --station \(station)$"], limit: 10)
-        return try XCTUnwrap(Int32(r.stdout.split(separator: "\n").first ?? ""), "no station-sim for \(station)")
-    }
+    func pid(ofStation station: String) throws -> Int32 { try stationSimulator(station, clusterFile: clusterFile) }
 
     /// multimon-ng's reading of every transmission in a sink folder.
     func decoded(_ folder: String, _ decoder: String) throws -> String {

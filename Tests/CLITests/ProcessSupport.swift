@@ -30,6 +30,12 @@ extension XCTestCase {
         return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: errData.wait() ?? Data(), as: UTF8.self))
     }
 
+    /// The process id of the demo's station simulator for `station`.
+    func stationSimulator(_ station: String, clusterFile: String) throws -> Int32 {
+        let r = try run(URL(fileURLWithPath: "/usr/bin/pgrep"), ["-f", "station-sim --cluster \(clusterFile) --station \(station)$"], limit: 10)
+        return try XCTUnwrap(Int32(r.stdout.split(separator: "\n").first ?? ""), "no station-sim for \(station)")
+    }
+
     func tempDir(_ name: String) -> URL {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent("florian-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         addTeardownBlock { try? FileManager.default.removeItem(at: d) }

@@ -50,4 +50,24 @@ final class ConsoleCommandTests: XCTestCase {
         // Only commands that alarm ask for confirmation.
         XCTAssertEqual(Set(ConsoleCommand.Verb.allCases.filter(\.needsConfirmation)), [.alarm, .test, .realarm])
     }
+
+    /// The cluster's English refusals and event details, said in German; unknown texts unchanged.
+    func testTheClustersEnglishIsSaidInGerman() {
+        let cases = [
+            "unknown: area Hochst (did you mean Höchst?)": "unbekannt: Stadtteil Hochst (meinten Sie Höchst?)",
+            "not possible: unit 1-HLF-1 has status 6 (out of service) and is not available":
+                "nicht möglich: Fahrzeug 1-HLF-1 hat Status 6 (nicht einsatzbereit) und ist nicht verfügbar",
+            "not possible: incident E-000004 is already closed": "nicht möglich: Einsatz E-000004 ist bereits abgeschlossen",
+            "unknown: unit 1-HLF-9 in order E-000001/1": "unbekannt: Fahrzeug 1-HLF-9 in Auftrag E-000001/1",
+            "forbidden: alarm.order.create needs the role operator, the sender is partner":
+                "nicht erlaubt: alarm.order.create verlangt die Rolle operator, der Absender hat die Rolle partner",
+            "line faulted: silent for 10 s": "Leitung gestört: seit 10 s still",
+            "2 → 3 en route": "2 → 3 Einsatz übernommen",
+            "1-DLK-1 did not acknowledge; proposed: 2-DLK-1": "1-DLK-1 hat sich nicht gemeldet; vorgeschlagen: 2-DLK-1",
+            "a text nobody wrote a pattern for": "a text nobody wrote a pattern for",
+        ]
+        for (english, german) in cases { XCTAssertEqual(GermanCatalog.translate(english), german, english) }
+        XCTAssertEqual(Language.de.text(.refused("unknown: incident E-000009")), "Abgelehnt: unbekannt: Einsatz E-000009")
+        XCTAssertEqual(Language.en.text(.refused("unknown: incident E-000009")), "Refused: unknown: incident E-000009")
+    }
 }
