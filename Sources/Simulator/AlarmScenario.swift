@@ -41,6 +41,22 @@ public struct AlarmScenario: Codable, Equatable, Sendable {
     public var slowVolunteers: Double
     /// After the last incident, every order must be final within this many minutes.
     public var settleMinutes: Double
+    /// How long crews take to answer an alarm with status 3, in seconds (optional; default: the
+    /// storm night's — professional 15–80, volunteer 60–280, slow volunteers 310–480).
+    public var crewAnswerSeconds: CrewTimes?
+
+    public struct CrewTimes: Codable, Equatable, Sendable {
+        public var professional: [Double]
+        public var volunteer: [Double]
+        public var slowVolunteer: [Double]
+        public static let storm = CrewTimes(professional: [15, 80], volunteer: [60, 280], slowVolunteer: [310, 480])
+    }
+
+    /// The crews' answer times in force.
+    public var crewTimes: (professional: ClosedRange<Double>, volunteer: ClosedRange<Double>, slowVolunteer: ClosedRange<Double>) {
+        let t = crewAnswerSeconds ?? .storm
+        return (t.professional[0]...t.professional[1], t.volunteer[0]...t.volunteer[1], t.slowVolunteer[0]...t.slowVolunteer[1])
+    }
 
     public static func parse(_ bytes: [UInt8], name: String) throws -> AlarmScenario {
         do {
@@ -54,6 +70,11 @@ public struct AlarmScenario: Codable, Equatable, Sendable {
             }
             for p in [s.testShare, s.unitNoAnswer, s.slowVolunteers] where !(0...1).contains(p) {
                 throw AlarmError.invalid("scenario \(name): shares must lie in 0…1")
+            }
+            if let t = s.crewAnswerSeconds {
+                for r in [t.professional, t.volunteer, t.slowVolunteer] where !(r.count == 2 && r[0] >= 0 && r[0] <= r[1] && r[1] <= 3600) {
+                    throw AlarmError.invalid("scenario \(name): crewAnswerSeconds ranges are [from, to] seconds within 0…3600")
+                }
             }
             return s
         }

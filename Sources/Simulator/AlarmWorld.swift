@@ -415,7 +415,8 @@ final class AlarmWorld {
         for unit in ins.units where responding.insert("\(ins.order)#\(unit)").inserted {
             guard !rng.chance(scenario.unitNoAnswer) else { count("crews not answering"); continue }
             let volunteer = registry.unit(unit).flatMap { registry.station($0.station) }?.kind == .volunteer
-            let delay = volunteer ? (rng.chance(scenario.slowVolunteers) ? rng.double(in: 310...480) : rng.double(in: 60...280)) : rng.double(in: 15...80)
+            let times = scenario.crewTimes
+            let delay = volunteer ? (rng.chance(scenario.slowVolunteers) ? rng.double(in: times.slowVolunteer) : rng.double(in: times.volunteer)) : rng.double(in: times.professional)
             schedule(.crew(unit, status: 3), after: seconds(delay))
         }
     }

@@ -62,11 +62,16 @@ extension CommandLine {
           node --config FILE [--check]
                    run one node of a cluster (mesh and client listeners over mTLS, log in SQLite);
                    samples in ops/config/; stops on SIGTERM/SIGINT
-          demo [--dir DIR] [--no-console] [--nodes 3|5] [--registry FILE]
+          demo [--dir DIR] [--no-console] [--plain] [--lang de|en] [--nodes 3|5] [--registry FILE]
+               [--scenario storm|FILE [--speed N] [--seed S]]
                    a 3-node (or 5-node) cluster of child processes on loopback with a throw-away PKI in DIR
                    (default: a new temporary directory), the sample registry, two gateways per alarm
                    network, a station simulator per station line and a paging sink; writes
-                   DIR/cluster.json, prints 'ready', stops its children on Ctrl-C / SIGTERM
+                   DIR/cluster.json, prints 'ready', then opens the dispatcher console on this
+                   terminal (without a terminal, or with --no-console: prints the event feed);
+                   --scenario plays a scenario (storm: Simulations/storm-night.json) on the cluster,
+                   N times faster (default 10), with a live summary, and exits 0 when every order
+                   is final; Ctrl-C (or leaving the console) stops everything it started
           chaos kill-test [--seconds N] [--rate R] [--hang] [--dir DIR] [--keep]
                    3 node processes, a client publishing R/s with unique ids, a random node killed
                    (SIGKILL) and restarted every 3–8 s; last line 'kill-test: acked A, lost L, …'
@@ -107,10 +112,12 @@ extension CommandLine {
           alarm [--cluster FILE] [--json] <registry apply|open|propose|raise|ack|unit-status|confirm|
                 dismiss|close|show|lines|units|leases|watch> …
                    the dispatcher's commands for scripts and tests (florian alarm help)
-          console [--cluster FILE] [-c CMD]… [--json] [--yes] [--lang de|en]
-                   the dispatcher console (issue 8, in progress): commands in German or English
-                   from -c or one a line on stdin; exit status 1 if any failed; alarming
-                   commands need --yes without a terminal ('hilfe' / 'help' lists them)
+          console [--cluster FILE] [-c CMD]… [--json] [--yes] [--lang de|en] [--plain]
+                   the dispatcher console: on a terminal a prompt with line editing, history,
+                   completion and the live event feed (--plain: no colours or cursor movement, one
+                   event a line with its time); else commands from -c or one a line on stdin, exit
+                   status 1 if any failed, --json one object per command; alarming commands ask
+                   for confirmation (without a terminal they need --yes); 'hilfe' / 'help'
           gateway --cluster FILE --network wired|wireless --name NAME [--listen HOST:PORT] [--sink DIR]
                    a gateway: station lines (wired) or transmitters (wireless); one of each
                    network is active by lease, the others stand by

@@ -69,8 +69,8 @@ func parseEndpoint(_ s: String) throws -> (host: String, port: UInt16) {
 }
 
 /// Installs SIGINT/SIGTERM handlers that call `stop` (keep the returned sources alive).
-func onTermination(_ stop: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
-    [SIGINT, SIGTERM].map { sig in
+func onTermination(_ stop: @escaping @Sendable () -> Void, also: [Int32] = []) -> [DispatchSourceSignal] {
+    ([SIGINT, SIGTERM] + also).map { sig in
         signal(sig, SIG_IGN)
         let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
         s.setEventHandler(handler: stop)

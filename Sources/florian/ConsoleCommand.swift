@@ -36,7 +36,12 @@ extension CommandLine {
         let engine = ConsoleEngine(client: client)
         let interactive = commands.isEmpty && isatty(0) == 1
         if interactive && !json {
-            return try Self.interactiveConsole(client: client, engine: engine, language: language, plain: plain, yes: yes)
+            // Ctrl-C (or a SIGTERM/SIGHUP) ends the console with the terminal restored.
+            let stop = Mutex(false)
+            let sources = onTermination({ stop.withLock { $0 = true } }, also: [SIGHUP])
+            defer { withExtendedLifetime(sources) {} }
+            return try Self.interactiveConsole(client: client, engine: engine, language: language, plain: plain, yes: yes,
+                                               stopped: { stop.withLock { $0 } })
         }
         let confirm: ((String) -> Bool)? = yes ? { _ in true } : interactive ? { question in
             FileHandle.standardOutput.write(Data(question.utf8))
@@ -69,7 +74,10 @@ extension CommandLine {
 
     /// The interactive console: the live feed above the prompt (or, `--plain`, one event a line
     /// with its time and no cursor movement), line editing, history and completion.
-    static func interactiveConsole(client: FlorianClient, engine: ConsoleEngine, language: Language, plain: Bool, yes: Bool) throws -> Int32 {
+    /// Ends when input ends or `stopped()` turns true; `notices` (the demo's own news, such as a
+    /// node restarted) are shown like events.
+    static func interactiveConsole(client: FlorianClient, engine: ConsoleEngine, language: Language, plain: Bool, yes: Bool,
+                                   notices: Mailbox<String>? = nil, stopped: @escaping @Sendable () -> Bool) throws -> Int32 {
         let feed = Mailbox<AlarmEvent>()
         let from = (try? client.read(topic: AlarmTopic.events, from: 0, limit: 1, linearizable: true).endOffset) ?? 0
         client.subscribe(topic: AlarmTopic.events, from: from) { event in
@@ -93,14 +101,33 @@ extension CommandLine {
         if plain {
             let stop = Mutex(false)
             Thread {
-                while !stop.withLock({ $0 }) { for e in feed.takeAll(until: .now() + 0.2) { say(render(e)) } }
+                while !stop.withLock({ $0 }) {
+                    for e in feed.takeAll(until: .now() + 0.2) { say(render(e)) }
+                    for n in notices?.takeNow() ?? [] { say(n) }
+                }
             }.start()
             defer { stop.withLock { $0 = true } }
+            // Lines are read on their own thread, so a signal ends the console even while it waits.
+            let lines = Mailbox<String?>()
+            Thread {
+                while let line = readLine() { lines.post(line) }
+                lines.post(nil)
+            }.start()
+            var buffered: [String?] = []
+            /// The next line (.some(nil) at the end of input), or nil when stopped.
+            func next() -> String?? {
+                while buffered.isEmpty {
+                    if stopped() { return nil }
+                    buffered = lines.takeAll(until: .now() + 0.2)
+                }
+                return .some(buffered.removeFirst())
+            }
             let confirm: (String) -> Bool = { q in
                 say(q)
-                return ["j", "ja", "y", "yes"].contains((readLine() ?? "").trimmingCharacters(in: .whitespaces).lowercased())
+                guard case .some(let answer?) = next() else { return false }
+                return ["j", "ja", "y", "yes"].contains(answer.trimmingCharacters(in: .whitespaces).lowercased())
             }
-            while let line = readLine() {
+            while case .some(let l) = next(), let line = l {
                 guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
                 let o = engine.run(line, confirm: yes ? { _ in true } : confirm, language: language)
                 for m in o.messages { say(language.text(m)) }
@@ -129,8 +156,12 @@ extension CommandLine {
             }
         }
         var answer: String?
-        while true {
+        func drain() {
             for e in feed.takeNow() { editor.printAbove(render(e)) }
+            for n in notices?.takeNow() ?? [] { editor.printAbove(n) }
+        }
+        while !stopped() {
+            drain()
             guard let input = editor.poll(timeoutMillis: 100) else { continue }
             guard case .line(let line) = input else { return 0 }
             guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
@@ -141,7 +172,8 @@ extension CommandLine {
                 editor.printAbove("")
                 answer = nil
                 while answer == nil {
-                    for e in feed.takeNow() { editor.printAbove(render(e)) }
+                    drain()
+                    if stopped() { return false }
                     switch editor.poll(timeoutMillis: 100) {
                     case .line(let a)?: answer = a
                     case .endOfInput?: answer = ""
@@ -152,5 +184,6 @@ extension CommandLine {
             }, language: language)
             editor.printAbove(outcome.messages.map { language.text($0) }.joined(separator: "\n"))
         }
+        return 0
     }
 }

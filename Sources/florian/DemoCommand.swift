@@ -1,19 +1,44 @@
 import Alarming
 import Client
+import Console
 import Dispatch
 import Foundation
 import Secure
+import Simulator
 import Synchronization
 
 extension CommandLine {
-    /// `florian demo [--dir DIR] [--no-console]`: a local 3-node cluster until Ctrl-C.
+    /// `florian demo [--dir DIR] [--no-console] [--plain] [--lang de|en] [--nodes 3|5] [--registry FILE]
+    /// [--scenario storm|FILE [--speed N] [--seed S]]`: a local cluster with the alarm network, and
+    /// the dispatcher console on this terminal (without a terminal: the event feed), until Ctrl-C
+    /// or the console ends; with a scenario, the scenario played on it with a live summary.
     static func demo(_ raw: [String]) throws -> Int32 {
-        var args = try Arguments(raw, booleans: ["no-console"])
+        var args = try Arguments(raw, booleans: ["no-console", "plain"])
         let noConsole = args.flag("no-console")
+        let plain = args.flag("plain")
         let dirArg = args.string("dir")
         let nodes = try args.uint("nodes") ?? 3
-        let registryArg = args.string("registry")
+        var registryArg = args.string("registry")
+        guard let language = Language(rawValue: args.string("lang") ?? "de") else { throw UsageError("--lang de or en") }
+        let scenarioArg = args.string("scenario")
+        let speedArg = args.string("speed")
+        let seed = try args.uint("seed") ?? 1
         try args.finish()
+        var storm: (scenario: AlarmScenario, speed: Double)?
+        if let scenarioArg {
+            let path = scenarioArg == "storm" ? Self.repositoryFile("Simulations/storm-night.json") : scenarioArg
+            guard let path, let bytes = FileManager.default.contents(atPath: path) else {
+                throw UsageError("cannot read scenario \(scenarioArg) (storm: Simulations/storm-night.json)")
+            }
+            let scenario = try AlarmScenario.parse(Array(bytes), name: path)
+            guard let speed = Double(speedArg ?? "10"), speed >= 1, speed <= 600 else { throw UsageError("--speed takes 1…600 (virtual minutes per minute)") }
+            storm = (scenario, speed)
+            if registryArg == nil {
+                registryArg = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(scenario.registry).standardized.path
+            }
+        } else if speedArg != nil {
+            throw UsageError("--speed goes with --scenario")
+        }
         guard let registryPath = registryArg ?? Self.defaultRegistryPath() else {
             throw UsageError("no registry found (ops/config/frankfurt-registry.json); give --registry FILE")
         }
@@ -59,48 +84,91 @@ extension CommandLine {
         }
         say("cluster file: \(file.path)")
         say("ready")
+        let stopped: @Sendable () -> Bool = { stopRequested.withLock { $0 } }
+        let notices = Mailbox<String>()
+        let requests = Mailbox<KeeperRequest>()
+        let keeperDone = DispatchSemaphore(value: 0)
+        // The only thread that starts and stops processes from here on (a long-lived one: a child
+        // dies with the thread that started it): restarts a node that died (the demo keeps its
+        // cluster whole), and kills a node or a station device on request (a scenario's leader
+        // kill or line failure), keeping it down for the time asked.
+        let keeper = Thread {
+            var heldNodes: [UInt64: DispatchTime] = [:]
+            var cutStations: [String: DispatchTime] = [:]
+            while !stopped() {
+                for r in requests.takeAll(until: .now() + 0.5) {
+                    switch r {
+                    case let .killNode(id, seconds):
+                        cluster.kill(id)
+                        heldNodes[id] = .now() + seconds
+                    case let .cutStation(station, seconds):
+                        cluster.killChild("station-\(station)")
+                        cutStations[station] = .now() + seconds
+                    }
+                }
+                for (station, until) in cutStations where until <= .now() && !stopped() {
+                    cutStations[station] = nil
+                    try? cluster.spawn("station-\(station)", ["station-sim", "--cluster", file.path, "--station", station])
+                    notices.post("demo: station device \(station) restarted")
+                }
+                for m in cluster.members where !stopped() && !cluster.isRunning(m.id) {
+                    if let until = heldNodes[m.id] {
+                        guard until <= .now() else { continue }
+                        heldNodes[m.id] = nil
+                        notices.post("demo: node \(m.id) restarted")
+                    } else {
+                        notices.post("demo: node \(m.id) exited; restarting it (see \(cluster.logURL(m.id).path))")
+                    }
+                    try? cluster.start(m.id)
+                }
+            }
+            keeperDone.signal()
+        }
+        var status: Int32 = 0
+        func finish() -> Int32 {
+            stopRequested.withLock { $0 = true }
+            if keeper.isExecuting { _ = keeperDone.wait(timeout: .now() + 5) }
+            say("demo: stopping the gateways, station simulators and nodes")
+            cluster.stopChildren()
+            cluster.stopAll()
+            say("demo: stopped; files in \(dir.path)")
+            _ = sources
+            return status
+        }
+        if let storm {
+            let driver = try DemoStorm(cluster: cluster, file: try ClusterFile.load(file.path), scenario: storm.scenario,
+                                       speed: storm.speed, seed: seed, keeper: requests, stopped: stopped)
+            keeper.start()
+            status = driver.run(notices: notices) ? 0 : 1
+            return finish()
+        }
+        let client = try ClusterFile.load(file.path).client(role: "operator")
+        defer { client.closeAndWait() }
+        if !noConsole && isatty(0) == 1 && isatty(1) == 1 {
+            keeper.start()
+            say("console: connected as \(LocalCluster.operatorName) (Ctrl-C or Ctrl-D ends the demo)")
+            _ = try Self.interactiveConsole(client: client, engine: ConsoleEngine(client: client), language: language,
+                                            plain: plain, yes: false, notices: notices, stopped: stopped)
+            return finish()
+        }
         if !noConsole {
-            // The dispatcher console comes with issue 8; until then the demo shows the cluster's
-            // health every 5 s.
-            let client = try cluster.client()
+            // No terminal: the event feed, one event a line.
             client.subscribe(topic: AlarmTopic.events, from: (try? client.read(topic: AlarmTopic.events, from: 0, limit: 1).endOffset) ?? 0) { event in
                 if case .message(let m) = event, let e = try? JSONDecoder().decode(AlarmEvent.self, from: Data(m.payload)) {
                     say("event: " + AlarmSession.describe(e))
                 }
             }
-            Thread {
-                while true {
-                    Thread.sleep(forTimeInterval: 5)
-                    if let s = try? client.status() {
-                        let nodes = s.members.map { "\($0.name) \($0.link)\($0.lag.map { " lag \($0)" } ?? "")" }.joined(separator: ", ")
-                        say("status: leader node \(s.leader), term \(s.term), commit \(s.commitIndex); \(nodes)")
-                    } else {
-                        say("status: no answer from the cluster")
-                    }
-                            }
-            }.start()
         }
-        // Restart a node that died (the demo keeps its cluster whole), until a signal comes.
-        while true {
-            if let sig = stop.wait(timeout: .now() + 1) {
-                say("demo: signal \(sig), stopping the gateways, station simulators and nodes")
-                cluster.stopChildren()
-                cluster.stopAll()
-                say("demo: stopped; files in \(dir.path)")
-                _ = sources
-                return 0
-            }
-            for m in cluster.members where !cluster.isRunning(m.id) {
-                say("demo: node \(m.id) exited; restarting it (see \(cluster.logURL(m.id).path))")
-                try? cluster.start(m.id)
-            }
+        keeper.start()
+        while stop.wait(timeout: .now() + 1) == nil {
+            for n in notices.takeNow() { say(n) }
         }
+        return finish()
     }
 
-    /// The sample registry: ops/config/frankfurt-registry.json in the working directory or above
-    /// the executable (a build inside the repository).
-    static func defaultRegistryPath() -> String? {
-        let relative = "ops/config/frankfurt-registry.json"
+    /// A file of the repository: relative to the working directory or above the executable (a
+    /// build inside the repository).
+    static func repositoryFile(_ relative: String) -> String? {
         var candidates = [FileManager.default.currentDirectoryPath + "/" + relative]
         var url = LocalCluster.executable.deletingLastPathComponent()
         for _ in 0..<6 {
@@ -109,6 +177,9 @@ extension CommandLine {
         }
         return candidates.first { FileManager.default.fileExists(atPath: $0) }
     }
+
+    /// The sample registry: ops/config/frankfurt-registry.json.
+    static func defaultRegistryPath() -> String? { repositoryFile("ops/config/frankfurt-registry.json") }
 
     /// Applies the registry, starts the gateways and station simulators, and waits until both
     /// networks have an active gateway and every station line is up.
@@ -143,4 +214,10 @@ extension CommandLine {
         }
         throw UsageError("the alarm network did not come up within 60 s: \(last) (logs in \(cluster.dir.path))")
     }
+}
+
+/// What the demo's keeper thread is asked to do.
+enum KeeperRequest: Sendable {
+    case killNode(UInt64, seconds: Double)
+    case cutStation(String, seconds: Double)
 }

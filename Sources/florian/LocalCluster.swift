@@ -5,8 +5,10 @@ import Secure
 
 /// A cluster of `florian node` child processes on loopback with a throw-away PKI: used by
 /// `florian demo`, the chaos tests and `bench cluster`. Everything lives in `dir`: pki/, one
-/// config, data directory and log per node, cluster.json.
-final class LocalCluster {
+/// config, data directory and log per node, cluster.json. Not locked: the demo hands it to
+/// threads that keep apart (after start-up one thread starts and stops nodes, another the
+/// station simulators), hence the unchecked Sendable.
+final class LocalCluster: @unchecked Sendable {
     let dir: URL
     let name: String
     let members: [NodeConfig.Member]
@@ -220,7 +222,7 @@ final class LocalCluster {
         var env = ProcessInfo.processInfo.environment
         env["FLORIAN_DIE_WITH_PARENT"] = "1"
         p.environment = env
-        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
         let log = try FileHandle(forWritingTo: url)
         log.seekToEndOfFile()
         p.standardOutput = log
@@ -240,6 +242,13 @@ final class LocalCluster {
             try spawn(g, ["gateway", "--cluster", clusterFile.path, "--network", "wireless", "--name", g, "--sink", a.pagingSink])
         }
         for s in a.stations { try spawn("station-\(s)", ["station-sim", "--cluster", clusterFile.path, "--station", s]) }
+    }
+
+    /// Kills the child process `label` (SIGKILL) and waits for it.
+    func killChild(_ label: String) {
+        guard let p = children.removeValue(forKey: label) else { return }
+        if p.isRunning { Glibc.kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
     }
 
     func stopChildren() {

@@ -82,7 +82,7 @@ final class ConsoleTerminalTests: XCTestCase {
         let deadline = Date().addingTimeInterval(seconds)
         var s = ""
         while Date() < deadline {
-            s = try tmux(["capture-pane", "-t", name, "-p", "-J"] + (escapes ? ["-e"] : []))
+            s = try tmux(["capture-pane", "-t", name, "-p", "-J", "-S", "-1000"] + (escapes ? ["-e"] : []))
             if s.contains(text) { return s }
             Thread.sleep(forTimeInterval: 0.2)
         }
@@ -192,5 +192,38 @@ final class ConsoleTerminalTests: XCTestCase {
         XCTAssertFalse(bytes.isEmpty)
         XCTAssertFalse(bytes.contains(0x1B), "escape sequences in --plain output: \(String(decoding: bytes, as: UTF8.self).debugDescription)")
         XCTAssertFalse(bytes.contains(0x08), "backspaces in --plain output")
+    }
+
+    /// `florian demo` on a terminal opens the console on its cluster: an F3 raised there is
+    /// delivered to the stations; Ctrl-C ends the demo and every process it started.
+    func testTheDemoOpensTheConsoleAndCtrlCEndsEverything() throws {
+        let dir = tempDir("demo-tty")
+        let script = "trap : INT; \(SimulateCommandTests.binary.path) demo --dir \(dir.path); echo \"demo exit $?\"; sleep 60"
+        try tmux(["new-session", "-d", "-s", "demo", "-x", "200", "-y", "60", "sh", "-c", script])
+        var s = try screen("demo", until: "florian> ", seconds: 90)
+        XCTAssertTrue(s.contains("ready"), s)
+        try type("demo", "einsatz F3 Sachsenhausen-Nord \"Schweizer Straße 12\"")
+        s = try screen("demo", until: "AAO-Vorschlag für E-000001")
+        try type("demo", "alarmieren E-000001")
+        _ = try screen("demo", until: "wirklich? (j/n)")
+        try type("demo", "j")
+        s = try screen("demo", until: "zugestellt  E-000001/1 line:FRW")
+        // Every station line of the order confirms.
+        let lines = try XCTUnwrap(s.range(of: "Auftrag E-000001/1 alarmiert").map { _ in s }, s)
+        let issued = Set(lines.split(separator: "\n").compactMap { l -> String? in
+            guard l.contains("Alarm ausgegeben  E-000001/1 line:") else { return nil }
+            return l.components(separatedBy: "line:").last
+        })
+        XCTAssertFalse(issued.isEmpty, s)
+        for station in issued { _ = try screen("demo", until: "zugestellt  E-000001/1 line:\(station) ") }
+        // The demo's own processes (not the shell around it): florian demo, node, gateway, station-sim.
+        let mine = ["-f", "^[^ ]*/florian .*\(dir.path)"]
+        let pids = try run(URL(fileURLWithPath: "/usr/bin/pgrep"), mine, limit: 10).stdout.split(separator: "\n")
+        XCTAssertGreaterThan(pids.count, 10, "the demo's processes: nodes, gateways, station simulators")
+        try tmux(["send-keys", "-t", "demo", "C-c"])
+        s = try screen("demo", until: "demo exit 0", seconds: 30)
+        XCTAssertTrue(s.contains("demo: stopped"), s)
+        let left = try run(URL(fileURLWithPath: "/usr/bin/pgrep"), ["-a"] + mine, limit: 10).stdout
+        XCTAssertEqual(left, "", "processes left after Ctrl-C")
     }
 }
