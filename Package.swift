@@ -30,6 +30,8 @@ let package = Package(
         .target(name: "Client", dependencies: ["Bus", "Secure", "Wire"]),
         // The dispatcher console: command language, German/English catalogues, execution (issue 8).
         .target(name: "Console", dependencies: ["Alarming", "Bus", "Client"]),
+        // The partner endpoint: MQTT 3.1.1 packets, sessions and rights; CAP 1.2 (issue 9).
+        .target(name: "Partners", dependencies: ["Wire"]),
         .target(name: "Node", dependencies: ["Consensus", "Bus", "Store", "Secure", "Client", "Wire", "CEpoll", "Domains", "Alarming"]),
         .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire", "Client", "CEpoll", "Alarming", "Gateways", "Domains", "Console"]),
 
@@ -44,6 +46,7 @@ let package = Package(
         // The encoders against an independent decoder (multimon-ng, installed by .ci/run).
         .testTarget(name: "AlarmingTests", dependencies: ["Alarming", "Wire"]),
         .testTarget(name: "ConsoleTests", dependencies: ["Console"]),
+        .testTarget(name: "PartnersTests", dependencies: ["Partners"]),
         .testTarget(name: "GatewaysTests", dependencies: ["Gateways", "Alarming"]),
         // Node processes' runtime in-process: 3 NodeServers on threads, over real mTLS sockets.
         .testTarget(name: "NodeTests", dependencies: ["Node", "Client", "Secure", "Bus", "Wire"]),
