@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "CEpoll"),
         .target(name: "Secure", dependencies: ["COpenSSL", "CEpoll", "Wire"]),
         // The domain state machines registered on the bus (alarm; later helpers, incidents).
-        .target(name: "Domains", dependencies: ["Bus", "Alarming"]),
+        .target(name: "Domains", dependencies: ["Bus", "Alarming", "Partners"]),
         .target(name: "Simulator", dependencies: ["Consensus", "Bus", "Wire", "Domains", "Alarming"]),
         // The node process: the bus on the SQLite log, the mTLS mesh, the client endpoint.
         // The client side of the node protocol (Protocols/client.md): codec and the Swift client.

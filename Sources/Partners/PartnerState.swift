@@ -215,7 +215,8 @@ public struct PartnerState: Codable, Equatable, Sendable {
         do { return try JSONDecoder().decode(T.self, from: Data(payload)) } catch { throw .invalid("\(T.self): \(error)") }
     }
 
-    func encode<T: Encodable>(_ v: T) -> [UInt8] {
+    /// Canonical JSON (sorted keys), as snapshots, results and publications are written.
+    public func encode<T: Encodable>(_ v: T) -> [UInt8] {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array((try? e.encode(v)) ?? Data("{}".utf8))

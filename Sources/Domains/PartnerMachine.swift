@@ -1,0 +1,70 @@
+import Bus
+import Foundation
+import Partners
+
+/// The partner endpoint's state (`Partners.PartnerState`) registered on the bus under the
+/// namespace "mqtt": commands `mqtt.…` in; out into bus topics `mqtt/messages` (every published
+/// message, which each node delivers at QoS 0 to its own matching connections) and
+/// `mqtt/control` (connections to close after a takeover). The same class runs in the node and
+/// in tests.
+public final class PartnerMachine: DomainStateMachine {
+    public static let namespace = "mqtt"
+    public static let messagesTopic = "mqtt/messages"
+    public static let controlTopic = "mqtt/control"
+    public private(set) var state = PartnerState()
+    private var outbox: [(topic: TopicName, payload: [UInt8])] = []
+    private let check: PartnerState.ContentCheck
+
+    /// `check` vets a payload for a topic (CAP 1.2 on the alert topics); pure and deterministic.
+    public init(check: @escaping PartnerState.ContentCheck = { _, _ in nil }) { self.check = check }
+
+    public func apply(_ envelope: CommandEnvelope, at index: UInt64) -> CommandOutcome {
+        var effects = PartnerState.Effects()
+        let result = state.apply(type: envelope.type, sender: envelope.sender, timestamp: envelope.timestamp,
+                                 payload: envelope.payload, check: check, effects: &effects)
+        for m in effects.messages { outbox.append((try! TopicName(Self.messagesTopic), state.encode(m))) }
+        for k in effects.kicks { outbox.append((try! TopicName(Self.controlTopic), state.encode(k))) }
+        switch result {
+        case .success(let bytes): return .accepted(result: bytes)
+        case .failure(let f): return .rejected(.refused(f.description))
+        }
+    }
+
+    public func snapshot() -> [UInt8] { state.encode(state) }
+
+    public func restore(from bytes: [UInt8]) throws {
+        state = try JSONDecoder().decode(PartnerState.self, from: Data(bytes))
+        outbox = []
+    }
+
+    public func reset() {
+        state = PartnerState()
+        outbox = []
+    }
+
+    public func takePublications() -> [(topic: TopicName, payload: [UInt8])] {
+        defer { outbox = [] }
+        return outbox
+    }
+
+    /// The message stream is for live QoS 0 deliveries (queued deliveries live in the sessions):
+    /// an hour or 100 000 messages.
+    public func retention(forTopic topic: TopicName) -> Retention { try! Retention(maxCount: 100_000, maxAgeMillis: 3_600_000) }
+
+    /// `session` {"session": KEY} → the session; `retained` → every retained message.
+    public func query(_ name: String, _ payload: [UInt8]) throws(DomainQueryError) -> [UInt8] {
+        switch name {
+        case "session":
+            guard let q = try? JSONDecoder().decode([String: String].self, from: Data(payload)), let key = q["session"] else {
+                throw .invalid("session needs {\"session\": \"ORG/CLIENT\"}")
+            }
+            guard let s = state.sessions[key] else { throw .notFound("session \(key)") }
+            return state.encode(s)
+        case "retained": return state.encode(state.retained.keys.sorted().map { state.retained[$0]! })
+        case "rights":
+            guard let r = state.rights else { throw .notFound("no rights document has been applied") }
+            return state.encode(r)
+        default: throw .notFound("query \(name) (known: session, retained, rights)")
+        }
+    }
+}
