@@ -33,7 +33,7 @@ let package = Package(
         // The partner endpoint: MQTT 3.1.1 packets, sessions and rights; CAP 1.2 (issue 9).
         .target(name: "Partners", dependencies: ["Wire"]),
         .target(name: "Node", dependencies: ["Consensus", "Bus", "Store", "Secure", "Client", "Wire", "CEpoll", "Domains", "Alarming"]),
-        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire", "Client", "CEpoll", "Alarming", "Gateways", "Domains", "Console"]),
+        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire", "Client", "CEpoll", "Alarming", "Gateways", "Domains", "Console", "Partners"]),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus"]),

@@ -15,8 +15,16 @@ public final class PartnerMachine: DomainStateMachine {
     private var outbox: [(topic: TopicName, payload: [UInt8])] = []
     private let check: PartnerState.ContentCheck
 
-    /// `check` vets a payload for a topic (CAP 1.2 on the alert topics); pure and deterministic.
-    public init(check: @escaping PartnerState.ContentCheck = { _, _ in nil }) { self.check = check }
+    /// `check` vets a payload for a topic; pure and deterministic. The default: alerts must be
+    /// valid CAP 1.2.
+    public init(check: @escaping PartnerState.ContentCheck = PartnerMachine.alertCheck) { self.check = check }
+
+    /// Messages under `florian/alerts/` must be valid CAP 1.2 (`CAP.validate`).
+    public static let alertCheck: PartnerState.ContentCheck = { topic, payload in
+        guard topic.hasPrefix("florian/alerts/") else { return nil }
+        if case .invalid(let reason) = CAP.validate(payload) { return "not a valid CAP 1.2 alert: \(reason)" }
+        return nil
+    }
 
     public func apply(_ envelope: CommandEnvelope, at index: UInt64) -> CommandOutcome {
         var effects = PartnerState.Effects()

@@ -118,6 +118,11 @@ extension CommandLine {
                    event a line with its time); else commands from -c or one a line on stdin, exit
                    status 1 if any failed, --json one object per command; alarming commands ask
                    for confirmation (without a terminal they need --yes); 'hilfe' / 'help'
+          cap validate FILE…
+                   checks OASIS CAP 1.2 alerts: one line per file, 'FILE: valid' or 'FILE: invalid:
+                   <reason>'; CAP 1.0/1.1 are named as such; exit status 1 if any is invalid
+          rights [--cluster FILE] apply FILE | show
+                   the partners' rights document (Protocols/partner-mqtt.md), applied as a command
           gateway --cluster FILE --network wired|wireless --name NAME [--listen HOST:PORT] [--sink DIR]
                    a gateway: station lines (wired) or transmitters (wireless); one of each
                    network is active by lease, the others stand by
@@ -150,6 +155,8 @@ extension CommandLine {
             case "station-sim": return try stationSim(Array(args.dropFirst()))
             case "alarm": return try alarm(Array(args.dropFirst()))
             case "console": return try console(Array(args.dropFirst()))
+            case "cap": return try cap(Array(args.dropFirst()))
+            case "rights": return try rights(Array(args.dropFirst()))
             case "help", "--help", "-h":
                 print(usage)
                 return 0

@@ -34,7 +34,8 @@ extension CommandLine {
             guard let speed = Double(speedArg ?? "10"), speed >= 1, speed <= 600 else { throw UsageError("--speed takes 1…600 (virtual minutes per minute)") }
             storm = (scenario, speed)
             if registryArg == nil {
-                registryArg = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(scenario.registry).standardized.path
+                registryArg = scenario.registry.hasPrefix("/") ? scenario.registry
+                    : URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(scenario.registry).standardized.path
             }
         } else if speedArg != nil {
             throw UsageError("--speed goes with --scenario")
@@ -192,6 +193,15 @@ extension CommandLine {
         let outcome = try client.submit(type: command.type, commandID: "demo-registry", payload: command.payload)
         if case .rejected(let why) = outcome { throw UsageError("registry refused: \(why)") }
         say("registry: \(registryPath) (\(registry.stations.count) stations, \(registry.units.count) units, \(registry.areas.count) areas)")
+        // The partners' rights (SAMPLE), applied and kept beside cluster.json.
+        if let rightsPath = repositoryFile("ops/config/partner-rights.json"), let rights = FileManager.default.contents(atPath: rightsPath) {
+            let copy = cluster.dir.appendingPathComponent("rights.json")
+            try rights.write(to: copy)
+            if case .rejected(let why) = try client.submit(type: "mqtt.rights.apply", commandID: "demo-rights", payload: Array(rights)) {
+                throw UsageError("rights refused: \(why)")
+            }
+            say("partner rights: \(copy.path)")
+        }
         try cluster.startAlarming(clusterFile: file)
         let a = cluster.alarming!
         let deadline = Date().addingTimeInterval(60)
