@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "Console", dependencies: ["Alarming", "Bus", "Client"]),
         // The partner endpoint: MQTT 3.1.1 packets, sessions and rights; CAP 1.2 (issue 9).
         .target(name: "Partners", dependencies: ["Wire"]),
-        .target(name: "Node", dependencies: ["Consensus", "Bus", "Store", "Secure", "Client", "Wire", "CEpoll", "Domains", "Alarming"]),
+        .target(name: "Node", dependencies: ["Consensus", "Bus", "Store", "Secure", "Client", "Wire", "CEpoll", "Domains", "Alarming", "Partners"]),
         .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire", "Client", "CEpoll", "Alarming", "Gateways", "Domains", "Console", "Partners"]),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),

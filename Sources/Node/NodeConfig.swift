@@ -45,11 +45,14 @@ public struct NodeConfig: Codable, Sendable {
         public var name: String
         public var mesh: Endpoint
         public var client: Endpoint
-        public init(id: UInt64, name: String, mesh: Endpoint, client: Endpoint) {
+        /// The partner endpoint (MQTT 3.1.1 over TLS, Protocols/partner-mqtt.md); optional.
+        public var mqtt: Endpoint?
+        public init(id: UInt64, name: String, mesh: Endpoint, client: Endpoint, mqtt: Endpoint? = nil) {
             self.id = id
             self.name = name
             self.mesh = mesh
             self.client = client
+            self.mqtt = mqtt
         }
     }
 

@@ -17,6 +17,7 @@ public final class NodeServer {
     private let completions = Mailbox<StorageCompletion>()
     private var meshServer: TLSServer!
     private var clientServer: TLSServer!
+    private var mqtt: MQTTEndpoint?
     let log: (String) -> Void
     private var tickTimer: UInt64?
     /// Lazy ticks: the node sleeps until Raft next acts on its own and delivers every elapsed
@@ -86,9 +87,13 @@ public final class NodeServer {
                                    limits: Mesh.limits, log: { _ in }) { [unowned self] c in self.mesh.accept(c) }
         clientServer = try TLSServer(loop: loop, context: clientContext, host: config.me.client.host, port: config.me.client.port,
                                      log: log) { [unowned self] c in ClientSession(node: self, peer: c.peer!) }
+        if let endpoint = config.me.mqtt {
+            mqtt = try MQTTEndpoint(node: self, loop: loop, context: try tls(MQTTEndpoint.acceptedRoles, .server), endpoint: endpoint, log: log)
+        }
         mesh.start()
         scheduleWake()
-        log("node \(config.node) (\(config.me.name)) of cluster '\(config.cluster)': mesh \(config.me.mesh), client \(config.me.client), log \(config.data)/log.sqlite")
+        log("node \(config.node) (\(config.me.name)) of cluster '\(config.cluster)': mesh \(config.me.mesh), client \(config.me.client)"
+            + (config.me.mqtt.map { ", mqtt \($0)" } ?? "") + ", log \(config.data)/log.sqlite")
     }
 
     /// Builds the node's TLS contexts once: throws what is wrong with the CA, CRL, certificate
@@ -108,6 +113,7 @@ public final class NodeServer {
         loop.run()
         meshServer.stop()
         clientServer.stop()
+        mqtt?.stop()
         mesh.stop()
         log("node \(config.node) stopped")
     }

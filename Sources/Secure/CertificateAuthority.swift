@@ -23,10 +23,11 @@ final class CertificateAuthority {
         return CertificateAuthority(key: key, certificate: cert)
     }
 
-    /// A leaf for `role`: O = organisation, OU = role, CN = name, SAN DNS:name; usable as TLS
+    /// A leaf for `role`: O = organisation, OU = role, CN = name, SAN DNS:name (and
+    /// `alternativeNames`, e.g. "IP:127.0.0.1"); usable as TLS
     /// client and server.
     func issue(role: Role, name: String, organisation: String, days: Int,
-               validFrom: Date? = nil, validUntil: Date? = nil) throws -> (PrivateKey, Certificate) {
+               validFrom: Date? = nil, validUntil: Date? = nil, alternativeNames: [String] = []) throws -> (PrivateKey, Certificate) {
         let key = try PrivateKey.generate()
         let cert = try Self.build(subject: [("O", organisation), ("OU", role.rawValue), ("CN", name)], subjectKey: key,
                                   issuer: certificate, signingKey: self.key, days: days,
@@ -34,7 +35,7 @@ final class CertificateAuthority {
                                   extensions: [(NID_basic_constraints, "critical,CA:FALSE"),
                                                (NID_key_usage, "critical,digitalSignature"),
                                                (NID_ext_key_usage, "serverAuth,clientAuth"),
-                                               (NID_subject_alt_name, "DNS:\(name)"),
+                                               (NID_subject_alt_name, (["DNS:\(name)"] + alternativeNames).joined(separator: ",")),
                                                (NID_subject_key_identifier, "hash"),
                                                (NID_authority_key_identifier, "keyid:always")])
         return (key, cert)

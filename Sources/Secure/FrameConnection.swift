@@ -12,10 +12,21 @@ public protocol FrameConnectionDelegate: AnyObject {
     func connectionDrained(_ connection: FrameConnection)
     /// The connection is gone; called exactly once, also when it never opened.
     func connectionClosed(_ connection: FrameConnection, reason: String)
+    /// A whole packet of another protocol (a connection with a `Splitter`).
+    func connection(_ connection: FrameConnection, receivedPacket bytes: ArraySlice<UInt8>)
 }
 
 extension FrameConnectionDelegate {
     public func connectionDrained(_ connection: FrameConnection) {}
+    public func connection(_ connection: FrameConnection, receivedPacket bytes: ArraySlice<UInt8>) {}
+}
+
+/// A delegate of a connection carrying another protocol's packets (MQTT): whole packets, as cut
+/// by the connection's `Splitter`; it gets no Florian frames.
+public protocol PacketConnectionDelegate: FrameConnectionDelegate {}
+
+extension PacketConnectionDelegate {
+    public func connection(_ connection: FrameConnection, received frame: ProtocolFrame) {}
 }
 
 /// One TLS 1.3 connection carrying Florian frames, on an event loop: non-blocking connect (client
@@ -33,6 +44,13 @@ public final class FrameConnection: EventHandler {
     /// Set by the server once the handshake ended, for its own bookkeeping.
     var onClose: ((FrameConnection) -> Void)?
     private var decoder: FrameDecoder
+    /// Cuts another protocol's byte stream into packets: the length of the first whole packet at
+    /// the start of the bytes, nil when more are needed; throws on a malformed or oversize one
+    /// (the connection then closes without an answer). nil: Florian frames.
+    public typealias Splitter = @Sendable (ArraySlice<UInt8>) throws -> Int?
+    let splitter: Splitter?
+    private var packets: [UInt8] = []
+    private var packetsStart = 0
     /// Plaintext frames queued in this iteration, written to TLS at its end.
     private var plaintext: [UInt8] = []
     private var flushScheduled = false
@@ -51,8 +69,9 @@ public final class FrameConnection: EventHandler {
     /// Free for the owner (e.g. the node id this connection belongs to).
     public var tag: UInt64 = 0
 
-    init(fd: Int32, session: TLSSession, loop: EventLoop, limits: TLSLimits, connecting: Bool,
+    init(fd: Int32, session: TLSSession, loop: EventLoop, limits: TLSLimits, connecting: Bool, splitter: Splitter? = nil,
          log: @escaping (String) -> Void) {
+        self.splitter = splitter
         self.fd = fd
         self.session = session
         self.loop = loop
@@ -120,6 +139,19 @@ public final class FrameConnection: EventHandler {
         plaintext.append(ProtocolFrame.version)
         plaintext.append(frame.kind)
         plaintext.append(contentsOf: frame.body)
+        if bufferedBytes > limits.maxBufferedBytes / 4 { reportedHigh = true }
+        if !flushScheduled {
+            flushScheduled = true
+            loop.atEndOfIteration { [weak self] in self?.flush() }
+        }
+        return true
+    }
+
+    /// Queues another protocol's packet (bytes as they go on the wire), like `send`.
+    @discardableResult
+    public func sendPacket(_ bytes: [UInt8]) -> Bool {
+        guard !isClosed else { return false }
+        plaintext.append(contentsOf: bytes)
         if bufferedBytes > limits.maxBufferedBytes / 4 { reportedHigh = true }
         if !flushScheduled {
             flushScheduled = true
@@ -199,7 +231,7 @@ public final class FrameConnection: EventHandler {
             let plain = try session.readPlaintext()
             if !plain.isEmpty {
                 touch()
-                decoder.append(plain)
+                if splitter != nil { packets.append(contentsOf: plain) } else { decoder.append(plain) }
             }
         } catch {
             return close(reason: "\(error)")
@@ -212,6 +244,7 @@ public final class FrameConnection: EventHandler {
     /// in its own socket buffer, not in ours: the rest stays in the decoder (at most one read's
     /// worth, as reading pauses too) until the output drains.
     private func deliverFrames() {
+        if let splitter { return deliverPackets(splitter) }
         do {
             while !isClosed, !isCongested, let payload = try decoder.nextFrame() {
                 delegate?.connection(self, received: try ProtocolFrame.decode(payload: payload))
@@ -221,6 +254,25 @@ public final class FrameConnection: EventHandler {
             refuse(code, "\(e)")
         } catch {
             close(reason: "\(error)")
+        }
+    }
+
+    private func deliverPackets(_ split: Splitter) {
+        do {
+            while !isClosed, !isCongested, let n = try split(packets[packetsStart...]) {
+                let packet = packets[packetsStart..<(packetsStart + n)]
+                packetsStart += n
+                delegate?.connection(self, receivedPacket: packet)
+            }
+        } catch {
+            return close(reason: "malformed packet: \(error)")
+        }
+        if packetsStart == packets.count {
+            packets.removeAll(keepingCapacity: packets.count <= 1 << 16)
+            packetsStart = 0
+        } else if packetsStart > 1 << 16 {
+            packets.removeFirst(packetsStart)
+            packetsStart = 0
         }
     }
 

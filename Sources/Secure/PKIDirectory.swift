@@ -17,6 +17,7 @@ public struct PKIDirectory: Sendable {
         case exists(String)
         case missing(String)
         case badName(String)
+        case badAlternativeName(String)
         case keyReadableByOthers(String)
         case notIssued(String)
         case alreadyRevoked(String)
@@ -28,6 +29,7 @@ public struct PKIDirectory: Sendable {
             case .exists(let p): return "\(p) exists already; refusing to overwrite it"
             case .missing(let p): return "\(p) is missing (run 'florian pki --dir DIR init' first?)"
             case .badName(let n): return "invalid name '\(n)': use 1–64 of A-Z a-z 0-9 . _ -, not starting with '.' or '-'"
+            case .badAlternativeName(let n): return "invalid alternative name '\(n)': use IP:ADDRESS or DNS:NAME"
             case .keyReadableByOthers(let p): return "\(p) is readable by group or others; chmod 600 it"
             case .notIssued(let n): return "no valid certificate named '\(n)' in this PKI"
             case .alreadyRevoked(let n): return "'\(n)' is already revoked"
@@ -68,22 +70,28 @@ public struct PKIDirectory: Sendable {
 
     /// Issues a key and certificate for `name` in `role`.
     @discardableResult
-    public func issue(role: Role, name: String, organisation: String = defaultOrganisation, days: Int = 397) throws -> String {
-        try issue(role: role, name: name, organisation: organisation, days: days, validFrom: nil, validUntil: nil)
+    public func issue(role: Role, name: String, organisation: String = defaultOrganisation, days: Int = 397,
+                      alternativeNames: [String] = []) throws -> String {
+        try issue(role: role, name: name, organisation: organisation, days: days, validFrom: nil, validUntil: nil, alternativeNames: alternativeNames)
     }
 
     /// `issue` with an explicit validity window (tests of expired and not-yet-valid peers).
     @discardableResult
     func issue(role: Role, name: String, organisation: String = defaultOrganisation, days: Int = 397,
-               validFrom: Date?, validUntil: Date?) throws -> String {
+               validFrom: Date?, validUntil: Date?, alternativeNames: [String] = []) throws -> String {
         try Self.check(name: name)
+        // Extra subject alternative names ("IP:127.0.0.1", "DNS:node1.florian.example"): what a
+        // standard client (mosquitto, paho) checks the server's host name against.
+        for n in alternativeNames where !(n.hasPrefix("IP:") || n.hasPrefix("DNS:")) || n.contains(",") || n.count > 253 {
+            throw Failure.badAlternativeName(n)
+        }
         guard name != "ca", name != "crl", name != "index" else { throw Failure.badName(name) }
         let ca = try loadCA()
         for ext in ["key", "crt"] where FileManager.default.fileExists(atPath: file("\(name).\(ext)").path) {
             throw Failure.exists(file("\(name).\(ext)").path)
         }
         let (key, cert) = try ca.issue(role: role, name: name, organisation: organisation, days: days,
-                                       validFrom: validFrom, validUntil: validUntil)
+                                       validFrom: validFrom, validUntil: validUntil, alternativeNames: alternativeNames)
         try writeNew(file("\(name).key"), try key.pem(), mode: 0o600)
         try writeNew(file("\(name).crt"), try cert.pem(), mode: 0o644)
         var records = try readIndex()

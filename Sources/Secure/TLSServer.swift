@@ -25,13 +25,15 @@ public final class TLSServer: EventHandler {
     private let limits: TLSLimits
     private let log: (String) -> Void
     private let accept: (FrameConnection) -> FrameConnectionDelegate?
+    private let splitter: FrameConnection.Splitter?
     private var connections: [ObjectIdentifier: FrameConnection] = [:]
     private var crlTimer: UInt64?
     private var stopped = false
 
     public init(loop: EventLoop, context: TLSContext, host: String = "127.0.0.1", port: UInt16 = 0,
-                limits: TLSLimits = TLSLimits(), log: @escaping (String) -> Void = { _ in },
+                limits: TLSLimits = TLSLimits(), splitter: FrameConnection.Splitter? = nil, log: @escaping (String) -> Void = { _ in },
                 accept: @escaping (FrameConnection) -> FrameConnectionDelegate?) throws {
+        self.splitter = splitter
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SocketError.system("socket", errno) }
         var one: Int32 = 1
@@ -103,7 +105,7 @@ public final class TLSServer: EventHandler {
             }
             do {
                 let session = try TLSSession(context: context, side: .server)
-                let c = FrameConnection(fd: client, session: session, loop: loop, limits: limits, connecting: false, log: log)
+                let c = FrameConnection(fd: client, session: session, loop: loop, limits: limits, connecting: false, splitter: splitter, log: log)
                 c.delegate = AcceptGate(server: self)
                 c.onClose = { [weak self] c in self?.connections[ObjectIdentifier(c)] = nil }
                 connections[ObjectIdentifier(c)] = c

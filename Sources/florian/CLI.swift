@@ -129,7 +129,7 @@ extension CommandLine {
           station-sim --cluster FILE --station ID [--ack-delay MS] [--no-ack] [--flap UP:DOWN]
                 [--drop-after S] [--gateway HOST:PORT]
                    a station device for tests and demos (Protocols/station-alert.md)
-          pki --dir DIR init [--org O] [--days N] | issue <role> <name> [--org O] [--days N]
+          pki --dir DIR init [--org O] [--days N] | issue <role> <name> [--org O] [--days N] [--san IP:A,DNS:N]
                 | revoke <name> | crl
                    the city PKI: CA, per-identity keys (0600) and certificates, CRL
         mutants (simulator only): figure8, vote-without-log-check, stale-read

@@ -56,6 +56,8 @@ final class DemoStorm: @unchecked Sendable {
     /// Per incident: its orders still open and its crews still out (driver's view, on `queue`).
     private var out: [IncidentID: Set<UnitID>] = [:]
     private var openOrders: [IncidentID: Set<OrderID>] = [:]
+    /// Per incident: proposed Nachalarmierungen the dispatcher has not decided yet.
+    private var deciding: [IncidentID: Int] = [:]
     private var launched = 0
     let tally = Mutex(Tally())
     /// Set when `run` returns: nothing scheduled acts after it.
@@ -112,8 +114,10 @@ final class DemoStorm: @unchecked Sendable {
         let settle = max(scenario.settleMinutes * 60 / speed, 2 * longestDeadline + times.slowVolunteer.upperBound + 60)
         say("storm: \(scenario.name) — \(scenario.incidents) incidents over \(Int(scenario.minutes)) scenario minutes, played \(Self.number(speed))× faster: "
             + "incidents for \(Self.clock(lastIncident)), then up to \(Self.clock(settle)) until every order is final")
-        say("storm: line failures \(scenario.lineFailures.map { "\($0.station) at minute \(Self.number($0.atMinute))" }.joined(separator: ", ")); "
-            + "leader kills at minute \(scenario.leaderKills.map { Self.number($0.atMinute) }.joined(separator: ", "))"
+        let cuts = scenario.lineFailures.map { "\($0.station) at minute \(Self.number($0.atMinute))" }
+        let kills = scenario.leaderKills.map { "minute \(Self.number($0.atMinute))" }
+        say("storm: line failures \(cuts.isEmpty ? "none" : cuts.joined(separator: ", ")); "
+            + "leader kills \(kills.isEmpty ? "none" : "at " + kills.joined(separator: ", "))"
             + (scenario.saturatedChannel == nil ? "" : "; the saturated paging channel is played by the simulator only"))
         let from = (try? dispatcher.read(topic: AlarmTopic.events, from: 0, limit: 1, linearizable: true).endOffset) ?? 0
         dispatcher.subscribe(topic: AlarmTopic.events, from: from) { [self] event in
@@ -206,7 +210,7 @@ final class DemoStorm: @unchecked Sendable {
     }
 
     private func closeIfDone(_ incident: IncidentID) {
-        guard let crews = out[incident], crews.isEmpty, openOrders[incident, default: []].isEmpty else { return }
+        guard let crews = out[incident], crews.isEmpty, openOrders[incident, default: []].isEmpty, deciding[incident, default: 0] == 0 else { return }
         out[incident] = nil
         if case .accepted? = submit(dispatcher, .closeIncident(.init(incident: incident))) { tally.withLock { $0.closedIncidents += 1 } }
     }
@@ -248,13 +252,33 @@ final class DemoStorm: @unchecked Sendable {
                 closeIfDone(i)
             }
         case "escalation.proposed":
-            guard let o = e.order, let u = e.unit else { return }
-            // The dispatcher reads the proposal and decides after a few seconds.
+            guard let o = e.order, let u = e.unit, let i = e.incident else { return }
+            // The dispatcher reads the proposal and decides after a few seconds; the incident stays
+            // open until then (its order is final already: the unit is "unanswered").
             queue.async { [self] in
+                deciding[i, default: 0] += 1
                 later(rng.double(in: 3...10)) { [self] in
-                    let confirmed = e.replacement != nil
-                    let c: AlarmCommand = confirmed ? .confirmEscalation(.init(order: o, unit: u)) : .dismissEscalation(.init(order: o, unit: u))
-                    if case .accepted? = submit(dispatcher, c) { tally.withLock { if confirmed { $0.confirmed += 1 } else { $0.dismissed += 1 } } }
+                    defer {
+                        deciding[i, default: 1] -= 1
+                        closeIfDone(i)
+                    }
+                    var why = "no replacement proposed"
+                    if e.replacement != nil {
+                        switch submit(dispatcher, .confirmEscalation(.init(order: o, unit: u))) {
+                        case .accepted(let json)?:
+                            tally.withLock { $0.confirmed += 1 }
+                            if let r = try? JSONDecoder().decode([String: String].self, from: Data(json)), let n = r["order"].flatMap({ try? OrderID($0) }) {
+                                openOrders[i, default: []].insert(n)
+                            }
+                            return
+                        case let other: why = other.map { "\($0)" } ?? "no answer"
+                        }
+                    }
+                    // No replacement, or it was taken meanwhile; a late acknowledgement voids both.
+                    switch submit(dispatcher, .dismissEscalation(.init(order: o, unit: u))) {
+                    case .accepted?: tally.withLock { $0.dismissed += 1 }
+                    case let other: notices.post("storm: Nachalarmierung for \(u) in \(o) neither confirmed (\(why)) nor dismissed (\(other.map { "\($0)" } ?? "no answer"))")
+                    }
                 }
             }
         case "line.faulted", "line.up", "gateway.lost", "gateway.active", "target.failed", "fallback.none":
@@ -288,7 +312,8 @@ final class DemoStorm: @unchecked Sendable {
                 + "wireless p50 \(p(t.firstDelivery[.wireless] ?? [], 0.5)) p99 \(p(t.firstDelivery[.wireless] ?? [], 0.99)); "
                 + "order → acknowledgement p50 \(p(t.acks, 0.5)) p99 \(p(t.acks, 0.99))",
             "storm: \(t.delivered) deliveries, \(t.failed) failed targets, \(t.reAlerted) re-alarms, \(t.escalations) Nachalarmierungen "
-                + "(\(t.confirmed) confirmed, \(t.dismissed) dismissed), \(t.gatewaysLost) gateway failovers, \(t.closedIncidents) incidents closed",
+                + "(\(t.confirmed) confirmed, \(t.dismissed) dismissed, \(t.escalations - t.confirmed - t.dismissed) void by a late acknowledgement), "
+                + "\(t.gatewaysLost) gateway failovers, \(t.closedIncidents) incidents closed",
         ]
         lines.append(done ? "storm: done — every order final" : "storm: NOT DONE — \(t.open.count) orders still open")
         return lines.joined(separator: "\n")

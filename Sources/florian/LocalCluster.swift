@@ -27,11 +27,12 @@ final class LocalCluster: @unchecked Sendable {
         pki = PKIDirectory(dir.appendingPathComponent("pki").path)
         try pki.initialise()
         var members: [NodeConfig.Member] = []
-        let ports = try Self.freePorts(2 * nodes)
+        let ports = try Self.freePorts(3 * nodes)
         for k in 1...nodes {
-            try pki.issue(role: .node, name: "node\(k)")
-            members.append(NodeConfig.Member(id: UInt64(k), name: "node\(k)", mesh: Endpoint(host: "127.0.0.1", port: ports[2 * k - 2]),
-                                             client: Endpoint(host: "127.0.0.1", port: ports[2 * k - 1])))
+            try pki.issue(role: .node, name: "node\(k)", alternativeNames: ["IP:127.0.0.1", "DNS:localhost"])
+            members.append(NodeConfig.Member(id: UInt64(k), name: "node\(k)", mesh: Endpoint(host: "127.0.0.1", port: ports[3 * k - 3]),
+                                             client: Endpoint(host: "127.0.0.1", port: ports[3 * k - 2]),
+                                             mqtt: Endpoint(host: "127.0.0.1", port: ports[3 * k - 1])))
         }
         try pki.issue(role: .operator, name: Self.operatorName)
         try pki.issue(role: .gateway, name: Self.gatewayName)
@@ -266,7 +267,7 @@ final class LocalCluster: @unchecked Sendable {
         var json: [String: Any] = [
             "cluster": name,
             "nodes": members.map { m -> [String: Any] in
-                ["id": m.id, "name": m.name, "mesh": m.mesh.description, "client": m.client.description,
+                ["id": m.id, "name": m.name, "mesh": m.mesh.description, "client": m.client.description, "mqtt": m.mqtt?.description ?? "",
                  "config": configURL(m.id).path, "log": logURL(m.id).path]
             },
             "ca": pki.url.appendingPathComponent("ca.crt").path,

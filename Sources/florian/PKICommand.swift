@@ -2,7 +2,7 @@ import Foundation
 import Secure
 
 extension CommandLine {
-    /// `florian pki --dir DIR init [--org O] [--days N] | issue <role> <name> [--org O] [--days N]
+    /// `florian pki --dir DIR init [--org O] [--days N] | issue <role> <name> [--org O] [--days N] [--san IP:…,DNS:…]
     /// | revoke <name> | crl` (ops/pki/README.md).
     static func pki(_ raw: [String]) throws -> Int32 {
         guard raw.count >= 3, raw[0] == "--dir" else { throw UsageError("pki needs --dir DIR and a subcommand") }
@@ -17,6 +17,7 @@ extension CommandLine {
         var args = try Arguments(rest, booleans: [])
         let org = args.string("org") ?? PKIDirectory.defaultOrganisation
         let days = try args.uint("days").map(Int.init)
+        let san = args.string("san").map { $0.split(separator: ",").map(String.init) } ?? []
         try args.finish()
         if let days, days < 1 || days > 36_500 { throw UsageError("--days must be 1…36500") }
         switch (sub, positional.count) {
@@ -27,7 +28,7 @@ extension CommandLine {
             guard let role = Role(rawValue: positional[0]) else {
                 throw UsageError("unknown role '\(positional[0])' (roles: \(Role.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
-            let serial = try dir.issue(role: role, name: positional[1], organisation: org, days: days ?? 397)
+            let serial = try dir.issue(role: role, name: positional[1], organisation: org, days: days ?? 397, alternativeNames: san)
             print("pki: issued \(role.rawValue) '\(positional[1])' serial \(serial): \(positional[1]).crt, \(positional[1]).key (0600)")
         case ("revoke", 1):
             try dir.revoke(name: positional[0])

@@ -1,0 +1,163 @@
+import Bus
+import Domains
+import Foundation
+import Partners
+import Secure
+
+/// The partner endpoint on one node (Protocols/partner-mqtt.md): MQTT 3.1.1 over TLS 1.3 with
+/// partner certificates. Each connection runs `MQTTConnectionLogic`; its commands go through
+/// Raft like any client's (forwarded to the leader), and the acknowledgements follow their
+/// commits. Deliveries come from the node's own replica: a session's queue after every commit
+/// the connection waited for, every message of `mqtt/messages` (QoS 0 to the matching local
+/// connections, and a look at the queues), a sweep every second (a follower applies a moment
+/// after the leader answered). Takeovers arrive on `mqtt/control`. On the node's loop thread.
+final class MQTTEndpoint {
+    /// A packet may not exceed this: a 512 KiB payload still fits a command envelope (1 MiB)
+    /// once it is base64 in the publish command.
+    static let maxPacket = 600 << 10
+    static let acceptedRoles: Set<Secure.Role> = [.partner]
+
+    private unowned let node: NodeServer
+    private let loop: EventLoop
+    private var server: TLSServer?
+    private var links: [ObjectIdentifier: Link] = [:]
+    private var connections: UInt64 = 0
+    private var commands: UInt64 = 0
+    private let boot = UInt32.random(in: 0...UInt32.max)
+    private var sweepTimer: UInt64?
+
+    init(node: NodeServer, loop: EventLoop, context: TLSContext, endpoint: Endpoint, log: @escaping (String) -> Void) throws {
+        self.node = node
+        self.loop = loop
+        server = try TLSServer(loop: loop, context: context, host: endpoint.host, port: endpoint.port,
+                               splitter: { bytes in try MQTTPacket.frame(in: bytes, limit: Self.maxPacket)?.total }, log: log) { [unowned self] c in
+            self.accept(c)
+        }
+        let bus = node.bus
+        func end(_ name: String) -> UInt64 { bus.state.topic(named: try! TopicName(name))?.nextOffset ?? 0 }
+        bus.subscribe(topic: try! TopicName(PartnerMachine.messagesTopic), from: end(PartnerMachine.messagesTopic)) { [unowned self] event in
+            guard case .message(let m) = event, let message = try? JSONDecoder().decode(PartnerState.Message.self, from: Data(m.payload)) else { return }
+            self.published(message)
+        }
+        bus.subscribe(topic: try! TopicName(PartnerMachine.controlTopic), from: end(PartnerMachine.controlTopic)) { [unowned self] event in
+            guard case .message(let m) = event, let kick = try? JSONDecoder().decode(PartnerState.Kick.self, from: Data(m.payload)) else { return }
+            for link in self.links.values where link.logic.session == kick.session && link.logic.epoch == kick.epoch {
+                link.connection.close(reason: "session taken over by a new connection (MQTT-3.1.4-2)")
+            }
+        }
+        sweep()
+    }
+
+    func stop() {
+        if let t = sweepTimer { loop.cancel(timer: t) }
+        server?.stop()
+    }
+
+    private var state: PartnerState { node.partners.state }
+
+    private func accept(_ c: FrameConnection) -> FrameConnectionDelegate? {
+        guard let peer = c.peer else { return nil }
+        connections += 1
+        let org = state.rights?.organisation(certificateO: peer.organisation)?.id ?? "?" + peer.organisation
+        let link = Link(endpoint: self, connection: c,
+                        logic: MQTTConnectionLogic(org: org, identity: peer.name, node: node.config.me.name, connection: connections))
+        links[ObjectIdentifier(link)] = link
+        return link
+    }
+
+    final class Link: PacketConnectionDelegate {
+        unowned let endpoint: MQTTEndpoint
+        let connection: FrameConnection
+        var logic: MQTTConnectionLogic
+        var lastPacket = EventLoop.now()
+        var keepAliveTimer: UInt64?
+
+        init(endpoint: MQTTEndpoint, connection: FrameConnection, logic: MQTTConnectionLogic) {
+            self.endpoint = endpoint
+            self.connection = connection
+            self.logic = logic
+        }
+
+        func connectionOpened(_ connection: FrameConnection) {}
+
+        func connection(_ connection: FrameConnection, receivedPacket bytes: ArraySlice<UInt8>) {
+            lastPacket = EventLoop.now()
+            let packet: MQTTPacket
+            do {
+                guard let f = try MQTTPacket.frame(in: bytes, limit: MQTTEndpoint.maxPacket) else { throw MQTTError("incomplete packet") }
+                packet = try MQTTPacket.decode(header: f.header, body: bytes[f.body])
+            } catch {
+                return endpoint.perform(self, logic.lost("protocol violation: \(error)"))
+            }
+            let wasConnecting = logic.phase == .awaitingConnect
+            endpoint.perform(self, logic.received(packet))
+            if wasConnecting && logic.keepAlive > 0 { watchKeepAlive() }
+        }
+
+        func connectionClosed(_ connection: FrameConnection, reason: String) {
+            if let t = keepAliveTimer { endpoint.loop.cancel(timer: t) }
+            endpoint.perform(self, logic.lost(reason))
+            endpoint.links[ObjectIdentifier(self)] = nil
+        }
+
+        /// MQTT-3.1.2-24: no packet for 1.5 × the keep alive closes the connection (will published).
+        private func watchKeepAlive() {
+            let limit = UInt64(logic.keepAlive) * 1_500_000_000
+            keepAliveTimer = endpoint.loop.schedule(after: limit / 3) { [weak self] in
+                guard let self, !self.connection.isClosed else { return }
+                if EventLoop.now() - self.lastPacket > limit {
+                    self.endpoint.perform(self, self.logic.lost("keep alive expired (\(self.logic.keepAlive) s)"))
+                } else {
+                    self.watchKeepAlive()
+                }
+            }
+        }
+    }
+
+    /// Carries out what the connection logic asks for.
+    func perform(_ link: Link, _ actions: [MQTTConnectionLogic.Action]) {
+        for action in actions {
+            switch action {
+            case .send(let packet): link.connection.sendPacket(packet.encode())
+            case .close(let reason): link.connection.close(reason: reason)
+            case let .submit(type, payload, then): submit(type, payload, link, then)
+            }
+        }
+    }
+
+    private func submit(_ type: String, _ payload: [UInt8], _ link: Link, _ then: MQTTConnectionLogic.Continuation) {
+        commands += 1
+        guard let id = try? CommandID("mqtt-\(node.config.node)-\(boot)-\(commands)"),
+              let envelope = try? CommandEnvelope(type: type, id: id, sender: "node:\(node.config.me.name)", timestamp: node.bus.now, payload: payload)
+        else { return perform(link, link.logic.committed(then, result: nil)) }
+        node.submit(envelope) { [weak self, weak link] result in
+            guard let self, let link else { return }
+            var bytes: [UInt8]?
+            if case .success(let encoded) = result, case .accepted(let r)? = try? CommandOutcome.decode(encoded) { bytes = r }
+            let resumed: Bool = if case .connack = then { true } else { false }
+            self.perform(link, link.logic.committed(then, result: bytes))
+            self.deliver(link, resumed: resumed)
+        }
+    }
+
+    private func deliver(_ link: Link, resumed: Bool = false) {
+        guard link.logic.phase == .connected, let key = link.logic.session, let s = state.sessions[key],
+              s.epoch == link.logic.epoch else { return }
+        perform(link, link.logic.deliver(queue: s.queue, resumed: resumed))
+    }
+
+    private func published(_ m: PartnerState.Message) {
+        for link in links.values where link.logic.phase == .connected {
+            if let key = link.logic.session { perform(link, link.logic.live(m, subscribedAt: state.deliveryQoS(session: key, topic: m.topic))) }
+            deliver(link)
+        }
+    }
+
+    private func sweep() {
+        sweepTimer = loop.schedule(after: 1_000_000_000) { [weak self] in
+            guard let self else { return }
+            for link in self.links.values { self.deliver(link) }
+            self.sweep()
+        }
+    }
+}
