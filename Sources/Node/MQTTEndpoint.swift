@@ -130,10 +130,30 @@ final class MQTTEndpoint {
         guard let id = try? CommandID("mqtt-\(node.config.node)-\(boot)-\(commands)"),
               let envelope = try? CommandEnvelope(type: type, id: id, sender: "node:\(node.config.me.name)", timestamp: node.bus.now, payload: payload)
         else { return perform(link, link.logic.committed(then, result: nil)) }
-        node.submit(envelope) { [weak self, weak link] result in
-            guard let self, let link else { return }
+        attempt(envelope, link, then, until: EventLoop.now() + Self.retryFor)
+    }
+
+    /// While the cluster has no leader (an election after a node died) a command is retried
+    /// with the same id — the log applies it once — for up to this long; then the connection
+    /// gets its failure (CONNACK 3, or closed).
+    static let retryFor: UInt64 = 10_000_000_000
+
+    private func attempt(_ envelope: CommandEnvelope, _ link: Link, _ then: MQTTConnectionLogic.Continuation, until deadline: UInt64) {
+        // The link is held until its command is answered: a lost connection's `mqtt.lost` must
+        // still be committed after the link is gone.
+        node.submit(envelope) { [weak self] result in
+            guard let self, !link.connection.isClosed || then == .none else { return }
             var bytes: [UInt8]?
-            if case .success(let encoded) = result, case .accepted(let r)? = try? CommandOutcome.decode(encoded) { bytes = r }
+            switch result {
+            case .success(let encoded):
+                if case .accepted(let r)? = try? CommandOutcome.decode(encoded) { bytes = r }
+            case .failure(let f) where (f.code == .unavailable || f.code == .timedOut) && EventLoop.now() < deadline:
+                _ = self.loop.schedule(after: 100_000_000) { [weak self] in
+                    self?.attempt(envelope, link, then, until: deadline)
+                }
+                return
+            case .failure: break
+            }
             let resumed: Bool = if case .connack = then { true } else { false }
             self.perform(link, link.logic.committed(then, result: bytes))
             self.deliver(link, resumed: resumed)

@@ -38,10 +38,14 @@ public struct MQTTConnectionLogic: Sendable {
     public private(set) var keepAlive: UInt16 = 0
     /// Packets that came after CONNECT but before its CONNACK (allowed, MQTT 3.1.4): handled then.
     private var early: [Packet] = []
-    /// Outbound packet ids sent on this connection and not yet acknowledged (PUBLISH or PUBREL).
-    private var inflight: [UInt16: Bool] = [:]  // id → PUBREL sent
+    /// Queue entries (by `seq`) sent on this connection that are still in the queue — also once
+    /// the client acknowledged them, until that acknowledgement is committed and the entry leaves
+    /// the queue (else a delivery in between would send it again). Value: PUBREL sent.
+    private var inflight: [UInt64: Bool] = [:]
     /// Queue entries that existed when the session resumed: resent with DUP (4.4).
-    private var resend: Set<UInt16> = []
+    private var resend: Set<UInt64> = []
+    /// Packet id → queue entry, for the entries sent on this connection.
+    private var sentIDs: [UInt16: UInt64] = [:]
     private let assignedID: String
 
     /// The most QoS 1/2 messages in flight to one client at a time.
@@ -123,12 +127,10 @@ public struct MQTTConnectionLogic: Sendable {
         case .pubrel(let id):
             return [.submit(type: "mqtt.ack", payload: encode(PartnerState.Ack(session: session, packetID: id, kind: .pubrel)), then: .pubcomp(id))]
         case .puback(let id):
-            inflight[id] = nil
             return [.submit(type: "mqtt.ack", payload: encode(PartnerState.Ack(session: session, packetID: id, kind: .puback)), then: .none)]
         case .pubrec(let id):
             return [.submit(type: "mqtt.ack", payload: encode(PartnerState.Ack(session: session, packetID: id, kind: .pubrec)), then: .pubrel(id))]
         case .pubcomp(let id):
-            inflight[id] = nil
             return [.submit(type: "mqtt.ack", payload: encode(PartnerState.Ack(session: session, packetID: id, kind: .pubcomp)), then: .none)]
         case let .subscribe(id, filters):
             let command = PartnerState.Subscribe(session: session, epoch: epoch, filters: filters.map { .init(filter: $0.filter, qos: $0.qos) })
@@ -175,7 +177,7 @@ public struct MQTTConnectionLogic: Sendable {
         case .pubcomp(let id): return result == nil ? close("release not committed") : [.send(.pubcomp(id))]
         case .pubrel(let id):
             guard result != nil else { return close("receipt not committed") }
-            inflight[id] = true
+            if let seq = sentIDs[id] { inflight[seq] = true }
             return [.send(.pubrel(id))]
         case .suback(let id):
             guard let bytes = result, let r = try? JSONDecoder().decode(PartnerState.SubscribeResult.self, from: Data(bytes)) else {
@@ -194,19 +196,21 @@ public struct MQTTConnectionLogic: Sendable {
     /// not sent yet (in order, up to `window` in flight); a resumed session's entries with DUP.
     public mutating func deliver(queue: [PartnerState.Queued], resumed: Bool = false) -> [Action] {
         guard phase == .connected else { return [] }
-        let present = Set(queue.map(\.packetID))
-        for id in inflight.keys where !present.contains(id) { inflight[id] = nil }
+        let present = Set(queue.map(\.seq))
+        for seq in inflight.keys where !present.contains(seq) { inflight[seq] = nil }
+        sentIDs = sentIDs.filter { present.contains($0.value) }
         if resumed { resend = present }
         var actions: [Action] = []
-        for q in queue where inflight[q.packetID] == nil {
+        for q in queue where inflight[q.seq] == nil {
             guard inflight.count < Self.window else { break }
+            sentIDs[q.packetID] = q.seq
             if q.released {
-                inflight[q.packetID] = true
+                inflight[q.seq] = true
                 actions.append(.send(.pubrel(q.packetID)))
             } else {
-                inflight[q.packetID] = false
+                inflight[q.seq] = false
                 actions.append(.send(.publish(.init(topic: q.topic, payload: Array(q.payload), qos: q.qos, retain: q.retain,
-                                                    dup: resend.remove(q.packetID) != nil, packetID: q.packetID))))
+                                                    dup: resend.remove(q.seq) != nil, packetID: q.packetID))))
             }
         }
         return actions

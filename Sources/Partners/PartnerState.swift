@@ -23,6 +23,8 @@ public struct PartnerState: Codable, Equatable, Sendable {
 
     /// A message on its way to one session: sent (again, with DUP) until acknowledged.
     public struct Queued: Codable, Equatable, Sendable {
+        /// Unique within the session (packet ids are reused after 65 535).
+        public var seq: UInt64
         public var packetID: UInt16
         public var topic: String
         public var payload: Data
@@ -54,6 +56,7 @@ public struct PartnerState: Codable, Equatable, Sendable {
         public var subscriptions: [Subscription]
         public var queue: [Queued]
         public var nextPacketID: UInt16
+        public var nextSeq: UInt64
         /// QoS 2 packet ids received from the client whose PUBREL has not come (method B of 4.3.3).
         public var incoming: [UInt16]
         public var will: Will?
@@ -252,7 +255,7 @@ public struct PartnerState: Codable, Equatable, Sendable {
             }
         }
         sessions[key] = Session(key: key, org: c.org, identity: c.identity, clean: c.clean, subscriptions: [], queue: [],
-                                nextPacketID: 1, incoming: [], will: c.will, node: c.node, epoch: epoch, dropped: 0)
+                                nextPacketID: 1, nextSeq: 1, incoming: [], will: c.will, node: c.node, epoch: epoch, dropped: 0)
         return ConnectResult(sessionPresent: present, epoch: epoch, code: 0)
     }
 
@@ -352,7 +355,8 @@ public struct PartnerState: Codable, Equatable, Sendable {
         let used = Set(s.queue.map(\.packetID))
         while used.contains(id) { id = id == UInt16.max ? 1 : id + 1 }
         s.nextPacketID = id == UInt16.max ? 1 : id + 1
-        s.queue.append(Queued(packetID: id, topic: m.topic, payload: m.payload, qos: qos, retain: retain, released: false))
+        s.queue.append(Queued(seq: s.nextSeq, packetID: id, topic: m.topic, payload: m.payload, qos: qos, retain: retain, released: false))
+        s.nextSeq += 1
     }
 
     private mutating func ack(_ a: Ack) {

@@ -144,8 +144,9 @@ final class DemoStorm: @unchecked Sendable {
         while !stopped() {
             for n in notices.takeAll(until: .now() + 0.25) { say(n) }
             let now = seconds()
-            let (open, allLaunched) = (tally.withLock { $0.open.count }, queue.sync { launched == plan.count })
-            done = allLaunched && open == 0 && now > lastIncident
+            let open = tally.withLock { $0.open.count }
+            let (allLaunched, undecided) = queue.sync { (launched == plan.count, deciding.values.reduce(0, +)) }
+            done = allLaunched && open == 0 && undecided == 0 && now > lastIncident
             if now - lastSummary >= 5 || done {
                 lastSummary = now
                 say(summary(now))

@@ -1,0 +1,134 @@
+import Foundation
+import XCTest
+
+/// The partner endpoint against real MQTT clients (Debian mosquitto-clients) over TLS with the
+/// demo PKI: QoS 0/1/2 both ways across nodes, retained messages, rights refusals and the errors
+/// topic, a will on an abrupt disconnect, a persistent session across the kill of its node, and
+/// a certificate of another CA refused.
+final class PartnerMQTTTests: XCTestCase {
+    nonisolated(unsafe) static var demo: (process: Process, dir: URL, ports: [Int])?
+    static let sub = "/usr/bin/mosquitto_sub", pub = "/usr/bin/mosquitto_pub"
+
+    override func setUpWithError() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.sub) else { throw XCTSkip("mosquitto-clients are not installed") }
+        guard FileManager.default.isExecutableFile(atPath: SimulateCommandTests.binary.path) else { throw XCTSkip("no release binary") }
+        if Self.demo == nil {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("florian-mqtt-\(getpid())")
+            try? FileManager.default.removeItem(at: dir)
+            let (p, json) = try startDemo(dir, [])
+            let nodes = try XCTUnwrap(json["nodes"] as? [[String: Any]])
+            let ports = try nodes.map { try XCTUnwrap(($0["mqtt"] as? String)?.split(separator: ":").last.flatMap { Int($0) }) }
+            Self.demo = (p, dir, ports)
+        }
+    }
+
+    override class func tearDown() {
+        if let d = demo {
+            d.process.terminate()
+            d.process.waitUntilExit()
+            try? FileManager.default.removeItem(at: d.dir)
+            demo = nil
+        }
+        super.tearDown()
+    }
+
+    var dir: URL { Self.demo!.dir }
+    func port(_ node: Int) -> String { String(Self.demo!.ports[node - 1]) }
+    func tls(_ cert: String = "partner-thw") -> [String] {
+        ["--cafile", dir.appendingPathComponent("pki/ca.crt").path, "--cert", dir.appendingPathComponent("pki/\(cert).crt").path,
+         "--key", dir.appendingPathComponent("pki/\(cert).key").path]
+    }
+
+    @discardableResult
+    func publish(node: Int, _ topic: String, _ message: String, qos: Int, extra: [String] = [], cert: String = "partner-thw") throws -> Run {
+        try run(URL(fileURLWithPath: Self.pub), ["-h", "127.0.0.1", "-p", port(node)] + tls(cert) + ["-t", topic, "-m", message, "-q", String(qos)] + extra, limit: 20)
+    }
+
+    /// mosquitto_sub for `count` messages (or `seconds`), printing "retain topic payload".
+    func subscribe(node: Int, _ filter: String, qos: Int, count: Int, seconds: Int = 15, extra: [String] = []) throws -> Run {
+        try run(URL(fileURLWithPath: Self.sub), ["-h", "127.0.0.1", "-p", port(node)] + tls() + ["-t", filter, "-q", String(qos), "-C", String(count),
+                                                 "-W", String(seconds), "-F", "%r %t %p"] + extra, limit: Double(seconds + 10))
+    }
+
+    /// Starts a subscriber in the background; returns it and its output pipe.
+    func background(node: Int, _ args: [String]) throws -> (Process, Pipe) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.sub)
+        p.arguments = ["-h", "127.0.0.1", "-p", port(node)] + tls() + ["-F", "%r %t %p"] + args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        Thread.sleep(forTimeInterval: 1.5)
+        return (p, out)
+    }
+
+    func testQoS012BothWaysAcrossNodes() throws {
+        let (s, out) = try background(node: 2, ["-t", "florian/partners/THW/lage/#", "-q", "2", "-C", "3", "-W", "20"])
+        for q in 0...2 {
+            let r = try publish(node: 1, "florian/partners/THW/lage/q\(q)", "Lage \(q): Pegel 4,20 m", qos: q)
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        s.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(s.terminationStatus, 0, text)
+        XCTAssertEqual(text.split(separator: "\n").map(String.init),
+                       (0...2).map { "0 florian/partners/THW/lage/q\($0) Lage \($0): Pegel 4,20 m" })
+    }
+
+    func testRetainedMessagesReachLaterSubscribers() throws {
+        XCTAssertEqual(try publish(node: 3, "florian/partners/THW/status", "einsatzbereit", qos: 1, extra: ["-r"]).status, 0)
+        let r = try subscribe(node: 1, "florian/partners/THW/status", qos: 1, count: 1)
+        XCTAssertEqual(r.stdout, "1 florian/partners/THW/status einsatzbereit\n", r.stderr)
+        // An empty retained message removes it.
+        XCTAssertEqual(try publish(node: 3, "florian/partners/THW/status", "", qos: 1, extra: ["-r"]).status, 0)
+        let none = try subscribe(node: 2, "florian/partners/THW/status", qos: 1, count: 1, seconds: 2)
+        XCTAssertEqual(none.stdout, "", "no retained message left")
+    }
+
+    func testRightsRefusalsAndTheErrorsTopic() throws {
+        // A SUBSCRIBE outside the rights gets 0x80.
+        let denied = try run(URL(fileURLWithPath: Self.sub), ["-h", "127.0.0.1", "-p", port(1)] + tls() + ["-t", "florian/partners/DRK/#", "-C", "1", "-W", "3", "-d"], limit: 15)
+        XCTAssertTrue((denied.stdout + denied.stderr).contains("128") || (denied.stdout + denied.stderr).contains("denied"), denied.stdout + denied.stderr)
+        // A PUBLISH outside them is acknowledged but discarded; the reason goes to the errors topic.
+        let (s, out) = try background(node: 2, ["-t", "florian/partners/THW/errors", "-q", "1", "-C", "1", "-W", "20"])
+        XCTAssertEqual(try publish(node: 1, "florian/alerts/E-000001", "<alert/>", qos: 1).status, 0, "PUBACK although discarded (MQTT-3.3.5-2)")
+        s.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(text.contains("THW may not publish to florian/alerts/E-000001"), text)
+    }
+
+    func testAWillIsPublishedWhenAConnectionBreaks() throws {
+        let (watcher, out) = try background(node: 1, ["-t", "florian/partners/THW/funk", "-q", "1", "-C", "1", "-W", "25"])
+        let (client, _) = try background(node: 3, ["-t", "florian/partners/THW/none", "-i", "will-client", "-k", "5",
+                                                    "--will-topic", "florian/partners/THW/funk", "--will-payload", "verbindung verloren", "--will-qos", "1"])
+        kill(client.processIdentifier, SIGKILL)
+        client.waitUntilExit()
+        watcher.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(text, "0 florian/partners/THW/funk verbindung verloren\n")
+    }
+
+    func testAPersistentSessionSurvivesTheKillOfItsNode() throws {
+        // Subscribe with clean session 0 on node 2, then go away.
+        let first = try subscribe(node: 2, "florian/partners/THW/auftrag", qos: 1, count: 1, seconds: 1, extra: ["-c", "-i", "thw-leitung"])
+        XCTAssertEqual(first.stdout, "", first.stderr)
+        for i in 1...5 { XCTAssertEqual(try publish(node: 1, "florian/partners/THW/auftrag", "Auftrag \(i)", qos: 1).status, 0) }
+        // Node 2 dies (SIGKILL); the session continues on node 3 with everything it missed.
+        let pid = try XCTUnwrap(Int32(try run(URL(fileURLWithPath: "/usr/bin/pgrep"), ["-f", "node --config \(dir.path)/node2.json"], limit: 10)
+            .stdout.split(separator: "\n").first ?? ""))
+        kill(pid, SIGKILL)
+        let back = try subscribe(node: 3, "florian/partners/THW/auftrag", qos: 1, count: 5, seconds: 15, extra: ["-c", "-i", "thw-leitung"])
+        XCTAssertEqual(back.stdout.split(separator: "\n").map(String.init), (1...5).map { "0 florian/partners/THW/auftrag Auftrag \($0)" }, back.stderr)
+    }
+
+    func testACertificateOfAnotherCAIsRefused() throws {
+        let other = tempDir("other-ca")
+        XCTAssertEqual(try run(SimulateCommandTests.binary, ["pki", "--dir", other.path, "init"], limit: 30).status, 0)
+        XCTAssertEqual(try run(SimulateCommandTests.binary, ["pki", "--dir", other.path, "issue", "partner", "intruder", "--org", "THW Ortsverband Frankfurt"], limit: 30).status, 0)
+        let r = try run(URL(fileURLWithPath: Self.pub), ["-h", "127.0.0.1", "-p", port(1), "--cafile", dir.appendingPathComponent("pki/ca.crt").path,
+                                                         "--cert", other.appendingPathComponent("intruder.crt").path, "--key", other.appendingPathComponent("intruder.key").path,
+                                                         "-t", "florian/partners/THW/x", "-m", "x", "-q", "1"], limit: 20)
+        XCTAssertNotEqual(r.status, 0, r.stdout + r.stderr)
+    }
+}
