@@ -139,12 +139,17 @@ public final class FrameConnection: EventHandler {
         plaintext.append(ProtocolFrame.version)
         plaintext.append(frame.kind)
         plaintext.append(contentsOf: frame.body)
+        queued()
+        return true
+    }
+
+    /// After plaintext was queued: notes a high buffer and writes at the end of this iteration.
+    private func queued() {
         if bufferedBytes > limits.maxBufferedBytes / 4 { reportedHigh = true }
         if !flushScheduled {
             flushScheduled = true
             loop.atEndOfIteration { [weak self] in self?.flush() }
         }
-        return true
     }
 
     /// Queues another protocol's packet (bytes as they go on the wire), like `send`.
@@ -152,11 +157,7 @@ public final class FrameConnection: EventHandler {
     public func sendPacket(_ bytes: [UInt8]) -> Bool {
         guard !isClosed else { return false }
         plaintext.append(contentsOf: bytes)
-        if bufferedBytes > limits.maxBufferedBytes / 4 { reportedHigh = true }
-        if !flushScheduled {
-            flushScheduled = true
-            loop.atEndOfIteration { [weak self] in self?.flush() }
-        }
+        queued()
         return true
     }
 
@@ -267,12 +268,17 @@ public final class FrameConnection: EventHandler {
         } catch {
             return close(reason: "malformed packet: \(error)")
         }
-        if packetsStart == packets.count {
-            packets.removeAll(keepingCapacity: packets.count <= 1 << 16)
-            packetsStart = 0
-        } else if packetsStart > 1 << 16 {
-            packets.removeFirst(packetsStart)
-            packetsStart = 0
+        Self.compact(&packets, &packetsStart, threshold: 1 << 16)
+    }
+
+    /// Drops the consumed prefix `..<start` of `buffer` once it is all consumed or above `threshold`.
+    private static func compact(_ buffer: inout [UInt8], _ start: inout Int, threshold: Int) {
+        if start == buffer.count {
+            buffer.removeAll(keepingCapacity: buffer.count <= threshold)
+            start = 0
+        } else if start > threshold {
+            buffer.removeFirst(start)
+            start = 0
         }
     }
 
@@ -333,13 +339,7 @@ public final class FrameConnection: EventHandler {
             }
             outboundStart += n
         }
-        if outboundStart == outbound.count {
-            outbound.removeAll(keepingCapacity: outbound.count <= 1 << 20)
-            outboundStart = 0
-        } else if outboundStart > 1 << 20 {
-            outbound.removeFirst(outboundStart)
-            outboundStart = 0
-        }
+        Self.compact(&outbound, &outboundStart, threshold: 1 << 20)
         let buffered = bufferedBytes
         if buffered > limits.maxBufferedBytes { return close(reason: "peer does not read (\(buffered) bytes waiting)") }
         // Back-pressure: while a quarter of the limit waits for the peer, read nothing more from it.
