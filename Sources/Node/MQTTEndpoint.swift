@@ -89,6 +89,16 @@ final class MQTTEndpoint {
             } catch {
                 return endpoint.perform(self, logic.lost("protocol violation: \(error)"))
             }
+            // Fairness: an organisation over its rate waits (TCP back-pressure), it is not dropped.
+            if case .publish = packet, let wait = endpoint.admit(org: logic.org) {
+                connection.hold(true)
+                _ = endpoint.loop.schedule(after: wait) { [weak self] in
+                    guard let self, !self.connection.isClosed else { return }
+                    self.connection.hold(false)
+                    self.connection(self.connection, receivedPacket: bytes)
+                }
+                return
+            }
             let wasConnecting = logic.phase == .awaitingConnect
             endpoint.perform(self, logic.received(packet))
             if wasConnecting && logic.keepAlive > 0 { watchKeepAlive() }
@@ -112,6 +122,24 @@ final class MQTTEndpoint {
                 }
             }
         }
+    }
+
+    /// Token buckets per organisation (a second's worth of its `messagesPerSecond`), on this node.
+    private var buckets: [String: (tokens: Double, at: UInt64)] = [:]
+
+    /// Takes a token for one PUBLISH of `org`: nil when it may go now, else how long to wait (ns).
+    func admit(org: String) -> UInt64? {
+        let rate = Double(state.rights?.organisations.first { $0.id == org }?.messagesPerSecond ?? 100)
+        let now = EventLoop.now()
+        var b = buckets[org] ?? (rate, now)
+        b.tokens = min(rate, b.tokens + Double(now - b.at) / 1e9 * rate)
+        b.at = now
+        defer { buckets[org] = b }
+        if b.tokens >= 1 {
+            b.tokens -= 1
+            return nil
+        }
+        return UInt64((1 - b.tokens) / rate * 1e9) + 1
     }
 
     /// Carries out what the connection logic asks for.

@@ -61,6 +61,7 @@ public final class FrameConnection: EventHandler {
     private var lastActivity: UInt64 = 0
     private var connecting: Bool
     private var readingPaused = false
+    private var held = false
     private var waitingToWrite = false
     private var reportedHigh = false
     public private(set) var isClosed = false
@@ -161,6 +162,18 @@ public final class FrameConnection: EventHandler {
         return true
     }
 
+    /// Stops (or resumes) taking packets from the peer — e.g. while its organisation is over its
+    /// rate: what it sends waits in the socket buffers (TCP back-pressure), nothing is dropped.
+    public func hold(_ on: Bool) {
+        guard on != held, !isClosed else { return }
+        held = on
+        loop.update(self, readable: !on && !readingPaused, writable: waitingToWrite)
+        if !on {
+            deliverFrames()
+            readable()
+        }
+    }
+
     /// Bytes queued and not yet taken by the kernel.
     public var bufferedBytes: Int { plaintext.count + outbound.count - outboundStart }
 
@@ -174,7 +187,7 @@ public final class FrameConnection: EventHandler {
             if connecting { writable() }
             return
         }
-        while !isClosed && !readingPaused {
+        while !isClosed && !readingPaused && !held {
             var n = 0, error: Int32 = 0
             let buffer = [UInt8](unsafeUninitializedCapacity: 16 * 1024) { raw, count in
                 n = recv(fd, raw.baseAddress, raw.count, 0)
@@ -260,7 +273,7 @@ public final class FrameConnection: EventHandler {
 
     private func deliverPackets(_ split: Splitter) {
         do {
-            while !isClosed, !isCongested, let n = try split(packets[packetsStart...]) {
+            while !isClosed, !isCongested, !held, let n = try split(packets[packetsStart...]) {
                 let packet = packets[packetsStart..<(packetsStart + n)]
                 packetsStart += n
                 delegate?.connection(self, receivedPacket: packet)
@@ -348,7 +361,7 @@ public final class FrameConnection: EventHandler {
         if pause != readingPaused || wantWrite != waitingToWrite {
             readingPaused = pause
             waitingToWrite = wantWrite
-            loop.update(self, readable: !pause, writable: wantWrite)
+            loop.update(self, readable: !pause && !held, writable: wantWrite)
         }
         if pause { reportedHigh = true }
         if reportedHigh && !pause {

@@ -131,4 +131,40 @@ final class PartnerMQTTTests: XCTestCase {
                                                          "-t", "florian/partners/THW/x", "-m", "x", "-q", "1"], limit: 20)
         XCTAssertNotEqual(r.status, 0, r.stdout + r.stderr)
     }
+
+    /// Fairness: an organisation over its `messagesPerSecond` is slowed down (TCP back-pressure),
+    /// never dropped.
+    func testAnOrganisationOverItsRateWaitsAndLosesNothing() throws {
+        let cluster = dir.appendingPathComponent("cluster.json").path
+        let slow = dir.appendingPathComponent("slow-rights.json")
+        let sample = try String(contentsOf: dir.appendingPathComponent("rights.json"), encoding: .utf8)
+        try sample.replacingOccurrences(of: "\"messagesPerSecond\": 100", with: "\"messagesPerSecond\": 5")
+            .write(to: slow, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try run(SimulateCommandTests.binary, ["rights", "--cluster", cluster, "apply", slow.path], limit: 30).status, 0)
+        defer { _ = try? run(SimulateCommandTests.binary, ["rights", "--cluster", cluster, "apply", dir.appendingPathComponent("rights.json").path], limit: 30) }
+        let (s, out) = try background(node: 2, ["-t", "florian/partners/THW/rate", "-q", "1", "-C", "20", "-W", "30"])
+        let start = Date()
+        let r = try publish(node: 1, "florian/partners/THW/rate", "m", qos: 1, extra: ["--repeat", "20"])
+        let took = Date().timeIntervalSince(start)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        // 5 at once (a second's worth), then 15 more at 5 per second: at least 3 s.
+        XCTAssertGreaterThan(took, 2.8, "20 publishes at 5/s took \(took) s")
+        s.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(text.split(separator: "\n").count, 20, text)
+    }
+
+    /// The second real client: paho-mqtt 2.x (ops/partners/paho-check.py — QoS 0/1/2 across nodes,
+    /// a persistent session resumed on another node, a will on a broken connection).
+    func testPahoClient() throws {
+        let probe = try run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", "import paho.mqtt; print(paho.mqtt.__version__)"], limit: 30)
+        guard probe.status == 0, probe.stdout.hasPrefix("2.") else {
+            if ProcessInfo.processInfo.environment["CI"] != nil { return XCTFail("paho-mqtt 2.x missing in CI: \(probe.stdout)\(probe.stderr)") }
+            throw XCTSkip("paho-mqtt 2.x is not installed (pip install 'paho-mqtt>=2,<3')")
+        }
+        let script = SimulateCommandTests.packageRoot.appendingPathComponent("ops/partners/paho-check.py").path
+        let r = try run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", script, "--cluster", dir.appendingPathComponent("cluster.json").path], limit: 120)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.hasSuffix("paho-check: all ok\n"), r.stdout + r.stderr)
+    }
 }
