@@ -154,37 +154,76 @@ final class MQTTEndpoint {
     }
 
     private func submit(_ type: String, _ payload: [UInt8], _ link: Link, _ then: MQTTConnectionLogic.Continuation) {
+        // Publishes that arrive in one turn of the loop (from any connection, each connection's in
+        // order) go into the log as one command: one commit for many, the way they queue anyway.
+        if type == "mqtt.publish" {
+            if publishes.isEmpty { _ = loop.schedule(after: 0) { [weak self] in self?.flushPublishes() } }
+            publishes.append((payload, link, then))
+            if publishes.count >= PartnerState.maxBatch { flushPublishes() }
+            return
+        }
+        command(type, payload) { [weak self] bytes in self?.finish(link, then, bytes) }
+    }
+
+    private var publishes: [(payload: [UInt8], link: Link, then: MQTTConnectionLogic.Continuation)] = []
+
+    private func flushPublishes() {
+        let batch = publishes
+        publishes = []
+        guard batch.count > 1 else {
+            for p in batch { command("mqtt.publish", p.payload) { [weak self] bytes in self?.finish(p.link, p.then, bytes) } }
+            return
+        }
+        // `{"publishes":[…]}` from the publishes' own JSON.
+        var payload = Array(#"{"publishes":["#.utf8)
+        for (k, p) in batch.enumerated() {
+            if k > 0 { payload.append(UInt8(ascii: ",")) }
+            payload += p.payload
+        }
+        payload += Array("]}".utf8)
+        command("mqtt.publish.batch", payload) { [weak self] bytes in
+            guard let self else { return }
+            let results = bytes.flatMap { try? JSONDecoder().decode(PartnerState.BatchResult.self, from: Data($0)) }?.results
+            for (k, p) in batch.enumerated() {
+                self.finish(p.link, p.then, results.flatMap { k < $0.count ? self.state.encode($0[k]) : nil })
+            }
+        }
+    }
+
+    /// The connection's answer once its command is committed (`bytes`: the result) or failed.
+    private func finish(_ link: Link, _ then: MQTTConnectionLogic.Continuation, _ bytes: [UInt8]?) {
+        guard !link.connection.isClosed || then == .none else { return }
+        let resumed: Bool = if case .connack = then { true } else { false }
+        perform(link, link.logic.committed(then, result: bytes))
+        deliver(link, resumed: resumed)
+    }
+
+    /// Submits one command as this node; `done` gets its result, or nil when it failed. While
+    /// the cluster has no leader (an election after a node died) it is retried with the same
+    /// id — the log applies it once — for up to `retryFor`. The caller's link is held until then:
+    /// a lost connection's `mqtt.lost` must still be committed after the link is gone.
+    private func command(_ type: String, _ payload: [UInt8], done: @escaping ([UInt8]?) -> Void) {
         commands += 1
         guard let id = try? CommandID("mqtt-\(node.config.node)-\(boot)-\(commands)"),
               let envelope = try? CommandEnvelope(type: type, id: id, sender: "node:\(node.config.me.name)", timestamp: node.bus.now, payload: payload)
-        else { return perform(link, link.logic.committed(then, result: nil)) }
-        attempt(envelope, link, then, until: EventLoop.now() + Self.retryFor)
+        else { return done(nil) }
+        attempt(envelope, until: EventLoop.now() + Self.retryFor, done: done)
     }
 
-    /// While the cluster has no leader (an election after a node died) a command is retried
-    /// with the same id — the log applies it once — for up to this long; then the connection
-    /// gets its failure (CONNACK 3, or closed).
     static let retryFor: UInt64 = 10_000_000_000
 
-    private func attempt(_ envelope: CommandEnvelope, _ link: Link, _ then: MQTTConnectionLogic.Continuation, until deadline: UInt64) {
-        // The link is held until its command is answered: a lost connection's `mqtt.lost` must
-        // still be committed after the link is gone.
+    private func attempt(_ envelope: CommandEnvelope, until deadline: UInt64, done: @escaping ([UInt8]?) -> Void) {
         node.submit(envelope) { [weak self] result in
-            guard let self, !link.connection.isClosed || then == .none else { return }
-            var bytes: [UInt8]?
+            guard let self else { return }
             switch result {
             case .success(let encoded):
-                if case .accepted(let r)? = try? CommandOutcome.decode(encoded) { bytes = r }
+                if case .accepted(let r)? = try? CommandOutcome.decode(encoded) { return done(r) }
+                done(nil)
             case .failure(let f) where (f.code == .unavailable || f.code == .timedOut) && EventLoop.now() < deadline:
-                _ = self.loop.schedule(after: 100_000_000) { [weak self] in
-                    self?.attempt(envelope, link, then, until: deadline)
-                }
-                return
-            case .failure: break
+                _ = self.loop.schedule(after: 100_000_000) { [weak self] in self?.attempt(envelope, until: deadline, done: done) }
+            case .failure:
+                done(nil)
             }
-            let resumed: Bool = if case .connack = then { true } else { false }
-            self.perform(link, link.logic.committed(then, result: bytes))
-            self.deliver(link, resumed: resumed)
         }
     }
 

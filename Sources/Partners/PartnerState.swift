@@ -170,7 +170,18 @@ public struct PartnerState: Codable, Equatable, Sendable {
     public static let types: [String: Set<String>] = [
         "mqtt.rights.apply": ["operator"], "mqtt.connect": ["node"], "mqtt.disconnect": ["node"], "mqtt.lost": ["node"],
         "mqtt.subscribe": ["node"], "mqtt.unsubscribe": ["node"], "mqtt.publish": ["node", "operator"], "mqtt.ack": ["node"],
+        "mqtt.publish.batch": ["node"],
     ]
+
+    /// Several publishes in one command (a node gathers those that arrive in one turn of its
+    /// loop): applied in order, each exactly as `mqtt.publish`; one result per publish.
+    public struct Batch: Codable, Equatable, Sendable {
+        public var publishes: [Publish]
+    }
+    public struct BatchResult: Codable, Equatable, Sendable {
+        public var results: [PublishResult]
+    }
+    public static let maxBatch = 256
 
     /// Checks a payload before it is published to `topic` (CAP 1.2 for alerts): nil when fine,
     /// else the reason. Set by the machine that registers the state; pure and deterministic.
@@ -204,6 +215,10 @@ public struct PartnerState: Codable, Equatable, Sendable {
                 var p = try decode(Publish.self, payload)
                 if role == "operator" { p.session = nil; p.org = Self.controlRoomOrg }
                 return .success(encode(publish(p, check: check, effects: &effects)))
+            case "mqtt.publish.batch":
+                let b = try decode(Batch.self, payload)
+                guard !b.publishes.isEmpty, b.publishes.count <= Self.maxBatch else { throw .invalid("a batch holds 1…\(Self.maxBatch) publishes") }
+                return .success(encode(BatchResult(results: b.publishes.map { publish($0, check: check, effects: &effects) })))
             case "mqtt.ack":
                 ack(try decode(Ack.self, payload))
                 return .success(encode([String: Int]()))

@@ -156,4 +156,21 @@ final class PartnerStateTests: XCTestCase {
         XCTAssertEqual(back, state)
         XCTAssertEqual(back.encode(back), a)
     }
+
+    /// A batch is applied like its publishes one by one, with one result each.
+    func testABatchOfPublishes() throws {
+        let (thw, e, _, _) = try connect("THW", "lage-1")
+        _ = try subscribe(thw, e, [("florian/partners/THW/#", .exactlyOnce)])
+        let items = [
+            PartnerState.Publish(session: thw, org: "THW", topic: "florian/partners/THW/a", payload: Data("1".utf8), qos: .atLeastOnce, retain: false, packetID: nil),
+            PartnerState.Publish(session: thw, org: "THW", topic: "florian/partners/DRK/a", payload: Data("2".utf8), qos: .atLeastOnce, retain: false, packetID: nil),
+            PartnerState.Publish(session: thw, org: "THW", topic: "florian/partners/THW/b", payload: Data("3".utf8), qos: .exactlyOnce, retain: false, packetID: 9),
+            PartnerState.Publish(session: thw, org: "THW", topic: "florian/partners/THW/b", payload: Data("3".utf8), qos: .exactlyOnce, retain: false, packetID: 9),
+        ]
+        let r = try ok("mqtt.publish.batch", PartnerState.Batch(publishes: items))
+        XCTAssertEqual((r["results"] as? [[String: Any]])?.map { $0["outcome"] as? String }, ["published", "discarded", "published", "duplicate"])
+        XCTAssertEqual(queue(thw).filter { !$0.contains("/errors@") }, ["florian/partners/THW/a@1=1", "florian/partners/THW/b@2=3"])
+        XCTAssertThrowsError(try ok("mqtt.publish.batch", PartnerState.Batch(publishes: [])))
+        XCTAssertThrowsError(try ok("mqtt.publish.batch", PartnerState.Batch(publishes: items), as: "operator:d"))
+    }
 }
