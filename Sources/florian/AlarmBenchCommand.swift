@@ -6,10 +6,10 @@ import Secure
 import Synchronization
 
 extension CommandLine {
-    /// `florian bench alarm [--orders N] [--seconds-load S]`: 3 node processes over mTLS on loopback
-    /// with the sample registry, the wired gateways and a station simulator per lined station:
-    /// order → station ACK known to the control room, p50/p99, alone and under a background load
-    /// of publishes on another topic (64 in flight).
+    /// `florian bench alarm [--orders N]`: 3 node processes over mTLS on loopback with the sample
+    /// registry, the wired gateways and a station simulator per lined station: order → station ACK
+    /// known to the control room, p50/p99, alone, under a background load of publishes on another
+    /// topic (64 in flight), and while a partner floods its MQTT topics.
     static func benchAlarm(_ raw: [String]) throws -> Int32 {
         var args = try Arguments(raw, booleans: [])
         let orders = Int(try args.uint("orders") ?? 200)
@@ -102,6 +102,50 @@ extension CommandLine {
         say(String(format: "bench alarm: with %.0f publishes/s of 1 KiB in the background (64 in flight, p99 %.1f ms): order → station ACK p50 %.2f ms, p99 %.2f ms; issued → ACK committed p50 %.0f ms, p99 %.0f ms",
                    load.rate, load.p99, pct(loaded.client, 0.5), pct(loaded.client, 0.99), pct(loaded.state, 0.5), pct(loaded.state, 0.99)))
         say(String(format: "bench alarm: p99 ratio loaded/quiet %.2f (target: p99 ≤ 20 ms in both)", pct(loaded.client, 0.99) / max(0.001, pct(quiet.client, 0.99))))
+        try partnerFlood(cluster: cluster, client: client) {
+            let flooded = try phase("mqtt", count: orders)
+            return String(format: "order → station ACK p50 %.2f ms, p99 %.2f ms; issued → ACK committed p50 %.0f ms, p99 %.0f ms",
+                          pct(flooded.client, 0.5), pct(flooded.client, 0.99), pct(flooded.state, 0.5), pct(flooded.state, 0.99))
+        }
         return 0
+    }
+
+    /// The third phase: a partner flooding its MQTT topics (QoS 1, 64 in flight, its rate limit
+    /// lifted) through `ops/bench/mqtt_bench.py` (paho-mqtt 2.x) while `measure` alarms.
+    private static func partnerFlood(cluster: LocalCluster, client: FlorianClient, measure: () throws -> String) throws {
+        guard let script = repositoryFile("ops/bench/mqtt_bench.py"),
+              let rights = FileManager.default.contents(atPath: cluster.dir.appendingPathComponent("rights.json").path),
+              let port = cluster.members.first?.mqtt?.port else {
+            return say("bench alarm: partner flood skipped (ops/bench/mqtt_bench.py or the rights or the mqtt listener missing)")
+        }
+        let lifted = String(decoding: rights, as: UTF8.self).replacingOccurrences(of: #""messagesPerSecond": \d+"#, with: #""messagesPerSecond": 100000"#,
+                                                                                  options: .regularExpression)
+        if case .rejected(let why) = try client.submit(type: "mqtt.rights.apply", commandID: "bench-rights-\(getpid())", payload: Array(lifted.utf8)) {
+            throw AlarmCLIError("rights refused: \(why)")
+        }
+        let pki = cluster.dir.appendingPathComponent("pki").path
+        let flood = Process()
+        flood.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        flood.arguments = ["python3", script, "--port", String(port), "--cafile", pki + "/ca.crt", "--cert", pki + "/\(LocalCluster.partnerName).crt",
+                           "--key", pki + "/\(LocalCluster.partnerName).key", "--topic", "florian/partners/THW/flood", "--inflight", "64",
+                           "--seconds", "3600", "--payload", "256"]
+        let out = Pipe()
+        flood.standardOutput = out
+        flood.standardError = out
+        try flood.run()
+        Thread.sleep(forTimeInterval: 3)
+        guard flood.isRunning else {
+            let last = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").last.map(String.init)
+            return say("bench alarm: partner flood skipped: " + (last ?? "mqtt_bench.py ended (paho-mqtt 2.x installed?)"))
+        }
+        let result: String
+        do { result = try measure() } catch {
+            flood.terminate()
+            throw error
+        }
+        flood.terminate()
+        flood.waitUntilExit()
+        let line = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        say("bench alarm: with a partner flooding MQTT (\(line.replacingOccurrences(of: "inflight 64: ", with: ""))): " + result)
     }
 }

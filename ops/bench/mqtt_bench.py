@@ -9,7 +9,7 @@ For each --inflight N (default 1 and 64): publishes `--payload`-byte messages at
 `--seconds`, keeping N unacknowledged, and prints one line:
   inflight N: M msg/s, p50 X ms, p99 Y ms (publish → PUBACK), K acked
 """
-import argparse, ssl, sys, threading, time
+import argparse, signal, ssl, sys, threading, time
 import paho.mqtt.client as mqtt
 
 ap = argparse.ArgumentParser()
@@ -24,6 +24,10 @@ ap.add_argument("--payload", type=int, default=256)
 ap.add_argument("--inflight", type=int, action="append")
 ap.add_argument("--label", default="")
 a = ap.parse_args()
+# SIGTERM ends the current run early, still printing its line (a background load for `florian
+# bench alarm`).
+stopping = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stopping.set())
 
 
 def run(inflight):
@@ -69,7 +73,7 @@ def run(inflight):
         lat.clear()
     t0 = time.perf_counter()
     stop = t0 + a.seconds
-    while time.perf_counter() < stop:
+    while time.perf_counter() < stop and not stopping.is_set():
         slots.acquire()
         info = c.publish(a.topic, payload, qos=1)
         with lock:
