@@ -62,6 +62,11 @@ final class MQTTEndpoint {
         let link = Link(endpoint: self, connection: c,
                         logic: MQTTConnectionLogic(org: org, identity: peer.name, node: node.config.me.name, connection: connections))
         links[ObjectIdentifier(link)] = link
+        // 3.1.4: a connection that sends no CONNECT within 10 s is closed.
+        _ = loop.schedule(after: 10_000_000_000) { [weak link] in
+            guard let link, link.logic.phase == .awaitingConnect, !link.connection.isClosed else { return }
+            link.connection.close(reason: "no CONNECT within 10 s")
+        }
         return link
     }
 
@@ -192,7 +197,8 @@ final class MQTTEndpoint {
 
     /// The connection's answer once its command is committed (`bytes`: the result) or failed.
     private func finish(_ link: Link, _ then: MQTTConnectionLogic.Continuation, _ bytes: [UInt8]?) {
-        guard !link.connection.isClosed || then == .none else { return }
+        let connack: Bool = if case .connack = then { true } else { false }
+        guard !link.connection.isClosed || then == .none || connack else { return }
         let resumed: Bool = if case .connack = then { true } else { false }
         perform(link, link.logic.committed(then, result: bytes))
         deliver(link, resumed: resumed)

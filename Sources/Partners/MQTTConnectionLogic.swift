@@ -151,7 +151,16 @@ public struct MQTTConnectionLogic: Sendable {
 
     /// The command behind `then` was committed with `result` (its JSON), or refused (`nil`).
     public mutating func committed(_ then: Continuation, result: [UInt8]?) -> [Action] {
-        guard phase != .closed else { return [] }
+        guard phase != .closed else {
+            // The connection closed while its CONNECT was being committed: the session the log
+            // now shows connected here is released again (its will published, a clean one gone).
+            if case .connack(let client) = then, let bytes = result,
+               let r = try? JSONDecoder().decode(PartnerState.ConnectResult.self, from: Data(bytes)), r.code == 0 {
+                let ref = PartnerState.Ref(session: PartnerState.sessionKey(org: org, client: client), epoch: r.epoch)
+                return [.submit(type: "mqtt.lost", payload: encode(ref), then: .none)]
+            }
+            return []
+        }
         switch then {
         case .connack(let client):
             guard let bytes = result, let r = try? JSONDecoder().decode(PartnerState.ConnectResult.self, from: Data(bytes)) else {

@@ -167,4 +167,51 @@ final class PartnerMQTTTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         XCTAssertTrue(r.stdout.hasSuffix("paho-check: all ok\n"), r.stdout + r.stderr)
     }
+
+    /// Hostile bytes over TLS with a valid partner certificate: a packet before CONNECT, a
+    /// malformed length, a reserved packet type, an oversize packet announced, random bytes, a
+    /// second CONNECT — each connection is closed without an answer (or with CONNACK first for the
+    /// second CONNECT), and the node keeps serving.
+    func testHostileBytesCloseTheConnectionAndTheNodeKeepsServing() throws {
+        let script = #"""
+import os, random, socket, ssl, sys
+port, pki = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(pki + "/ca.crt")
+ctx.load_cert_chain(pki + "/partner-thw.crt", pki + "/partner-thw.key")
+def attempt(name, data):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="127.0.0.1")
+    s.settimeout(5)
+    s.sendall(data)
+    got = b""
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk: break
+            got += chunk
+    except (ConnectionResetError, ssl.SSLError):
+        pass
+    except socket.timeout:
+        print(name, "NOT CLOSED"); return
+    print(name, "closed", got.hex())
+connect = bytes([0x10, 13, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 60, 0, 1]) + b"h"
+attempt("before-connect", bytes([0xC0, 0]))
+attempt("bad-length", bytes([0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]))
+attempt("reserved-type", bytes([0xF0, 0]))
+attempt("oversize", bytes([0x30, 0xFF, 0xFF, 0x7F]) + b"x" * 100)
+random.seed(7)
+attempt("random", bytes([random.randrange(256), 50]) + bytes(random.randrange(256) for _ in range(50)))
+attempt("second-connect", connect + connect)
+"""#
+        let pki = dir.appendingPathComponent("pki").path
+        let r = try run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script, port(1), pki], limit: 90)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 6, r.stdout + r.stderr)
+        // Every one closed without an answer (a CONNECT followed at once by a second one is
+        // closed before the first is committed: no CONNACK).
+        for l in lines { XCTAssertTrue(l.hasSuffix(" closed "), "answered or left open: \(l)") }
+        // The node still serves.
+        XCTAssertEqual(try publish(node: 1, "florian/partners/THW/after", "still here", qos: 1).status, 0)
+    }
 }

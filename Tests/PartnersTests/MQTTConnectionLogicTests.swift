@@ -66,6 +66,12 @@ final class MQTTConnectionLogicTests: XCTestCase {
         XCTAssertEqual(r.sent, [.connack(sessionPresent: false, code: .accepted), .pingresp])
         XCTAssertEqual(c.session, "THW/florian-n1-5", "an empty client id gets one assigned")
         XCTAssertEqual(run(&c, c.received(.connect(.init(clientID: "x", cleanSession: true, keepAlive: 0)))).closed, "second CONNECT (MQTT-3.1.0-2)")
+        // Closed while its CONNECT was being committed: the session is released once it commits.
+        c = MQTTConnectionLogic(org: "THW", identity: "cn", node: "n1", connection: 6)
+        let pending = c.received(.connect(.init(clientID: "quick", cleanSession: true, keepAlive: 0)))
+        XCTAssertEqual(c.received(.connect(.init(clientID: "quick", cleanSession: true, keepAlive: 0))), [.close(reason: "second CONNECT (MQTT-3.1.0-2)")])
+        XCTAssertEqual(run(&c, pending).sent, [], "no CONNACK on a closed connection")
+        XCTAssertNil(state.sessions["THW/quick"], "the clean session is gone again")
     }
 
     func testQoS1And2BothWaysWithAcksOnlyAfterCommit() {
