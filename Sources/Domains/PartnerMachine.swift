@@ -30,15 +30,15 @@ public final class PartnerMachine: DomainStateMachine {
         var effects = PartnerState.Effects()
         let result = state.apply(type: envelope.type, sender: envelope.sender, timestamp: envelope.timestamp,
                                  payload: envelope.payload, check: check, effects: &effects)
-        for m in effects.messages { outbox.append((try! TopicName(Self.messagesTopic), state.encode(m))) }
-        for k in effects.kicks { outbox.append((try! TopicName(Self.controlTopic), state.encode(k))) }
+        for m in effects.messages { outbox.append((try! TopicName(Self.messagesTopic), PartnerState.json(m))) }
+        for k in effects.kicks { outbox.append((try! TopicName(Self.controlTopic), PartnerState.json(k))) }
         switch result {
         case .success(let bytes): return .accepted(result: bytes)
         case .failure(let f): return .rejected(.refused(f.description))
         }
     }
 
-    public func snapshot() -> [UInt8] { state.encode(state) }
+    public func snapshot() -> [UInt8] { PartnerState.json(state) }
 
     public func restore(from bytes: [UInt8]) throws {
         state = try JSONDecoder().decode(PartnerState.self, from: Data(bytes))
@@ -67,11 +67,11 @@ public final class PartnerMachine: DomainStateMachine {
                 throw .invalid("session needs {\"session\": \"ORG/CLIENT\"}")
             }
             guard let s = state.sessions[key] else { throw .notFound("session \(key)") }
-            return state.encode(s)
-        case "retained": return state.encode(state.retained.keys.sorted().map { state.retained[$0]! })
+            return PartnerState.json(s)
+        case "retained": return PartnerState.json(state.retained.keys.sorted().map { state.retained[$0]! })
         case "rights":
             guard let r = state.rights else { throw .notFound("no rights document has been applied") }
-            return state.encode(r)
+            return PartnerState.json(r)
         default: throw .notFound("query \(name) (known: session, retained, rights)")
         }
     }

@@ -190,7 +190,7 @@ final class MQTTEndpoint {
             guard let self else { return }
             let results = bytes.flatMap { try? JSONDecoder().decode(PartnerState.BatchResult.self, from: Data($0)) }?.results
             for (k, p) in batch.enumerated() {
-                self.finish(p.link, p.then, results.flatMap { k < $0.count ? self.state.encode($0[k]) : nil })
+                self.finish(p.link, p.then, results.flatMap { k < $0.count ? PartnerState.json($0[k]) : nil })
             }
         }
     }

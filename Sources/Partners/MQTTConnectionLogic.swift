@@ -58,8 +58,6 @@ public struct MQTTConnectionLogic: Sendable {
         assignedID = "florian-\(node)-\(connection)"
     }
 
-    private func encode<T: Encodable>(_ v: T) -> [UInt8] { PartnerState().encode(v) }
-
     // MARK: - From the client
 
     public mutating func received(_ packet: Packet) -> [Action] {
@@ -80,7 +78,7 @@ public struct MQTTConnectionLogic: Sendable {
     private mutating func close(_ reason: String) -> [Action] {
         var actions: [Action] = []
         if phase == .connected, let session {
-            actions.append(.submit(type: "mqtt.lost", payload: encode(PartnerState.Ref(session: session, epoch: epoch)), then: .none))
+            actions.append(.submit(type: "mqtt.lost", payload: PartnerState.json(PartnerState.Ref(session: session, epoch: epoch)), then: .none))
         }
         phase = .closed
         return actions + [.close(reason: reason)]
@@ -108,7 +106,7 @@ public struct MQTTConnectionLogic: Sendable {
         phase = .connecting
         let will = c.will.map { PartnerState.Will(topic: $0.topic, payload: Data($0.message), qos: $0.qos, retain: $0.retain) }
         let command = PartnerState.Connect(org: org, client: client, identity: identity, clean: c.cleanSession, will: will, node: node)
-        return [.submit(type: "mqtt.connect", payload: encode(command), then: .connack(clientID: client))]
+        return [.submit(type: "mqtt.connect", payload: PartnerState.json(command), then: .connack(clientID: client))]
     }
 
     private mutating func handle(_ packet: Packet) -> [Action] {
@@ -123,25 +121,25 @@ public struct MQTTConnectionLogic: Sendable {
             case .atLeastOnce: .puback(p.packetID ?? 0)
             case .exactlyOnce: .pubrec(p.packetID ?? 0)
             }
-            return [.submit(type: "mqtt.publish", payload: encode(command), then: then)]
+            return [.submit(type: "mqtt.publish", payload: PartnerState.json(command), then: then)]
         case .pubrel(let id):
-            return [.submit(type: "mqtt.ack", payload: encode(PartnerState.Ack(session: session, packetID: id, kind: .pubrel)), then: .pubcomp(id))]
+            return [.submit(type: "mqtt.ack", payload: PartnerState.json(PartnerState.Ack(session: session, packetID: id, kind: .pubrel)), then: .pubcomp(id))]
         case .puback(let id):
-            return [.submit(type: "mqtt.ack", payload: encode(PartnerState.Ack(session: session, packetID: id, kind: .puback)), then: .none)]
+            return [.submit(type: "mqtt.ack", payload: PartnerState.json(PartnerState.Ack(session: session, packetID: id, kind: .puback)), then: .none)]
         case .pubrec(let id):
-            return [.submit(type: "mqtt.ack", payload: encode(PartnerState.Ack(session: session, packetID: id, kind: .pubrec)), then: .pubrel(id))]
+            return [.submit(type: "mqtt.ack", payload: PartnerState.json(PartnerState.Ack(session: session, packetID: id, kind: .pubrec)), then: .pubrel(id))]
         case .pubcomp(let id):
-            return [.submit(type: "mqtt.ack", payload: encode(PartnerState.Ack(session: session, packetID: id, kind: .pubcomp)), then: .none)]
+            return [.submit(type: "mqtt.ack", payload: PartnerState.json(PartnerState.Ack(session: session, packetID: id, kind: .pubcomp)), then: .none)]
         case let .subscribe(id, filters):
             let command = PartnerState.Subscribe(session: session, epoch: epoch, filters: filters.map { .init(filter: $0.filter, qos: $0.qos) })
-            return [.submit(type: "mqtt.subscribe", payload: encode(command), then: .suback(id))]
+            return [.submit(type: "mqtt.subscribe", payload: PartnerState.json(command), then: .suback(id))]
         case let .unsubscribe(id, filters):
-            return [.submit(type: "mqtt.unsubscribe", payload: encode(PartnerState.Unsubscribe(session: session, epoch: epoch, filters: filters)), then: .unsuback(id))]
+            return [.submit(type: "mqtt.unsubscribe", payload: PartnerState.json(PartnerState.Unsubscribe(session: session, epoch: epoch, filters: filters)), then: .unsuback(id))]
         case .pingreq: return [.send(.pingresp)]
         case .disconnect:
             // MQTT-3.14.4-3: the will is discarded.
             phase = .closed
-            return [.submit(type: "mqtt.disconnect", payload: encode(PartnerState.Ref(session: session, epoch: epoch)), then: .none),
+            return [.submit(type: "mqtt.disconnect", payload: PartnerState.json(PartnerState.Ref(session: session, epoch: epoch)), then: .none),
                     .close(reason: "DISCONNECT")]
         case .connack, .suback, .unsuback, .pingresp: return close("a server's packet from a client")
         }
@@ -157,7 +155,7 @@ public struct MQTTConnectionLogic: Sendable {
             if case .connack(let client) = then, let bytes = result,
                let r = try? JSONDecoder().decode(PartnerState.ConnectResult.self, from: Data(bytes)), r.code == 0 {
                 let ref = PartnerState.Ref(session: PartnerState.sessionKey(org: org, client: client), epoch: r.epoch)
-                return [.submit(type: "mqtt.lost", payload: encode(ref), then: .none)]
+                return [.submit(type: "mqtt.lost", payload: PartnerState.json(ref), then: .none)]
             }
             return []
         }

@@ -199,29 +199,29 @@ public struct PartnerState: Codable, Equatable, Sendable {
                 let r = try decode(PartnerRights.self, payload)
                 do { try r.validate() } catch { throw .invalid(error.reason) }
                 rights = r
-                return .success(encode(["organisations": r.organisations.count]))
-            case "mqtt.connect": return .success(encode(try connect(try decode(Connect.self, payload), effects: &effects)))
+                return .success(Self.json(["organisations": r.organisations.count]))
+            case "mqtt.connect": return .success(Self.json(try connect(try decode(Connect.self, payload), effects: &effects)))
             case "mqtt.disconnect", "mqtt.lost":
                 disconnect(try decode(Ref.self, payload), graceful: type == "mqtt.disconnect", check: check, effects: &effects)
-                return .success(encode([String: Int]()))
-            case "mqtt.subscribe": return .success(encode(try subscribe(try decode(Subscribe.self, payload))))
+                return .success(Self.json([String: Int]()))
+            case "mqtt.subscribe": return .success(Self.json(try subscribe(try decode(Subscribe.self, payload))))
             case "mqtt.unsubscribe":
                 let u = try decode(Unsubscribe.self, payload)
-                guard var s = try live(u.session, u.epoch) else { return .success(encode([String: Int]())) }
+                guard var s = try live(u.session, u.epoch) else { return .success(Self.json([String: Int]())) }
                 s.subscriptions.removeAll { u.filters.contains($0.filter) }
                 sessions[s.key] = s
-                return .success(encode([String: Int]()))
+                return .success(Self.json([String: Int]()))
             case "mqtt.publish":
                 var p = try decode(Publish.self, payload)
                 if role == "operator" { p.session = nil; p.org = Self.controlRoomOrg }
-                return .success(encode(publish(p, check: check, effects: &effects)))
+                return .success(Self.json(publish(p, check: check, effects: &effects)))
             case "mqtt.publish.batch":
                 let b = try decode(Batch.self, payload)
                 guard !b.publishes.isEmpty, b.publishes.count <= Self.maxBatch else { throw .invalid("a batch holds 1…\(Self.maxBatch) publishes") }
-                return .success(encode(BatchResult(results: b.publishes.map { publish($0, check: check, effects: &effects) })))
+                return .success(Self.json(BatchResult(results: b.publishes.map { publish($0, check: check, effects: &effects) })))
             case "mqtt.ack":
                 ack(try decode(Ack.self, payload))
-                return .success(encode([String: Int]()))
+                return .success(Self.json([String: Int]()))
             default: throw .unknown("command type \(type)")
             }
         } catch {
@@ -234,7 +234,7 @@ public struct PartnerState: Codable, Equatable, Sendable {
     }
 
     /// Canonical JSON (sorted keys), as snapshots, results and publications are written.
-    public func encode<T: Encodable>(_ v: T) -> [UInt8] {
+    public static func json<T: Encodable>(_ v: T) -> [UInt8] {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array((try? e.encode(v)) ?? Data("{}".utf8))
@@ -315,7 +315,7 @@ public struct PartnerState: Codable, Equatable, Sendable {
         func discard(_ reason: String) -> PublishResult {
             // MQTT-3.3.5-2: acknowledged, not delivered; the reason goes to the sender's errors topic.
             if p.org != Self.controlRoomOrg {
-                let note = encode(["topic": p.topic, "reason": reason, "session": p.session ?? ""])
+                let note = Self.json(["topic": p.topic, "reason": reason, "session": p.session ?? ""])
                 fanOut(Message(topic: "florian/partners/\(p.org)/errors", payload: Data(note), qos: .atLeastOnce), effects: &effects)
             }
             return PublishResult(outcome: "discarded", reason: reason, deliveries: 0)

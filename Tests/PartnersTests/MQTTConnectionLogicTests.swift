@@ -16,7 +16,7 @@ final class MQTTConnectionLogicTests: XCTestCase {
             .init(id: "THW", certificateO: "THW", publish: .init(allow: ["florian/partners/{org}/#"]),
                   subscribe: .init(allow: ["florian/partners/#", "florian/alerts/#"])),
         ])
-        _ = state.apply(type: "mqtt.rights.apply", sender: "operator:d", timestamp: 1, payload: state.encode(rights), check: { _, _ in nil }, effects: &e)
+        _ = state.apply(type: "mqtt.rights.apply", sender: "operator:d", timestamp: 1, payload: PartnerState.json(rights), check: { _, _ in nil }, effects: &e)
     }
 
     /// Runs actions: submits are committed at once and their continuations fed back; returns the

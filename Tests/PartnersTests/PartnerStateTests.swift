@@ -150,11 +150,11 @@ final class PartnerStateTests: XCTestCase {
         let (thw, e, _, _) = try connect("THW", "lage-1")
         _ = try subscribe(thw, e, [("florian/partners/THW/#", .exactlyOnce), ("florian/alerts/#", .atLeastOnce)])
         for i in 0..<20 { _ = try publish("THW", "florian/partners/THW/t\(i % 3)", "m\(i)", qos: .exactlyOnce, retain: i % 2 == 0) }
-        let a = state.encode(state), b = state.encode(state)
+        let a = PartnerState.json(state), b = PartnerState.json(state)
         XCTAssertEqual(a, b)
         let back = try JSONDecoder().decode(PartnerState.self, from: Data(a))
         XCTAssertEqual(back, state)
-        XCTAssertEqual(back.encode(back), a)
+        XCTAssertEqual(PartnerState.json(back), a)
     }
 
     /// A batch is applied like its publishes one by one, with one result each.

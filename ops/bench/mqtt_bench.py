@@ -58,28 +58,23 @@ def run(inflight):
     if not c.is_connected():
         sys.exit("cannot connect to %s:%d" % (a.host, a.port))
     payload = b"x" * a.payload
-    # Warm-up: one second not counted.
-    end_warm = time.time() + 1
-    while time.time() < end_warm:
-        slots.acquire()
-        info = c.publish(a.topic, payload, qos=1)
-        with lock:
-            started[info.mid] = time.perf_counter()
-    for _ in range(inflight):
-        slots.acquire()
-    for _ in range(inflight):
-        slots.release()
+    def publish_until(end, clock):
+        """Publishes while clock() < end, then waits until every one is acknowledged."""
+        while clock() < end and not stopping.is_set():
+            slots.acquire()
+            info = c.publish(a.topic, payload, qos=1)
+            with lock:
+                started[info.mid] = time.perf_counter()
+        for _ in range(inflight):
+            slots.acquire()
+        for _ in range(inflight):
+            slots.release()
+
+    publish_until(time.time() + 1, time.time)  # warm-up, not counted
     with lock:
         lat.clear()
     t0 = time.perf_counter()
-    stop = t0 + a.seconds
-    while time.perf_counter() < stop and not stopping.is_set():
-        slots.acquire()
-        info = c.publish(a.topic, payload, qos=1)
-        with lock:
-            started[info.mid] = time.perf_counter()
-    for _ in range(inflight):
-        slots.acquire()
+    publish_until(t0 + a.seconds, time.perf_counter)
     elapsed = time.perf_counter() - t0
     c.disconnect()
     c.loop_stop()
