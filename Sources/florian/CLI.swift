@@ -97,8 +97,9 @@ extension CommandLine {
                    night: utilisation, pages/s, p50/p99 alarm-page waits; a burst of tone alarms
           bench alarm [--orders N]
                    3 node processes over mTLS with the sample registry, station gateways and station
-                   simulators: order → station ACK seen by the control room, p50/p99, alone and
-                   under a background load of 1 KiB publishes (64 in flight)
+                   simulators: order → station ACK seen by the control room, p50/p99, alone, under
+                   a background load of 1 KiB publishes (64 in flight), and while a partner floods
+                   MQTT (ops/bench/mqtt_bench.py, paho-mqtt)
           bench tls [--seconds S]
                    mutual TLS 1.3 handshakes/s and bulk MB/s over loopback, beside openssl s_time
                    and openssl speed from the same run (use taskset -c 0 for one core)

@@ -50,6 +50,16 @@ final class AlarmScenarioTests: XCTestCase {
         let r = try florian("simulate", "--scenario", file.path, "--seed", "1")
         XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.stderr.contains("field minutes is missing"), r.stderr)
+        // The optional crew times: ranges must be [from, to] within 0…3600 (the demo refuses too).
+        let smoke = try String(contentsOf: SimulateCommandTests.packageRoot.appendingPathComponent("Simulations/demo-smoke.json"), encoding: .utf8)
+        try smoke.replacingOccurrences(of: #""professional": [2, 6]"#, with: #""professional": [6, 2]"#)
+            .replacingOccurrences(of: "../ops", with: SimulateCommandTests.packageRoot.path + "/ops").write(to: file, atomically: true, encoding: .utf8)
+        let crews = try florian("simulate", "--scenario", file.path, "--seed", "1")
+        XCTAssertEqual(crews.status, 1)
+        XCTAssertTrue(crews.stderr.contains("crewAnswerSeconds ranges"), crews.stderr)
+        let demo = try run(SimulateCommandTests.binary, ["demo", "--scenario", file.path], limit: 30)
+        XCTAssertNotEqual(demo.status, 0, demo.stdout + demo.stderr)
+        XCTAssertTrue(demo.stderr.contains("crewAnswerSeconds ranges"), demo.stderr)
     }
 }
 
