@@ -29,7 +29,7 @@ let package = Package(
         // The client side of the node protocol (Protocols/client.md): codec and the Swift client.
         .target(name: "Client", dependencies: ["Bus", "Secure", "Wire"]),
         // The dispatcher console: command language, German/English catalogues, execution (issue 8).
-        .target(name: "Console", dependencies: ["Alarming", "Bus", "Client"]),
+        .target(name: "Console", dependencies: ["Alarming", "Bus", "Client", "Partners"]),
         // The partner endpoint: MQTT 3.1.1 packets, sessions and rights; CAP 1.2 (issue 9).
         .target(name: "Partners", dependencies: ["Wire"]),
         .target(name: "Node", dependencies: ["Consensus", "Bus", "Store", "Secure", "Client", "Wire", "CEpoll", "Domains", "Alarming", "Partners"]),
@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         // The encoders against an independent decoder (multimon-ng, installed by .ci/run).
         .testTarget(name: "AlarmingTests", dependencies: ["Alarming", "Wire"]),
-        .testTarget(name: "ConsoleTests", dependencies: ["Console"]),
+        .testTarget(name: "ConsoleTests", dependencies: ["Console", "Alarming", "Partners"]),
         .testTarget(name: "PartnersTests", dependencies: ["Partners"]),
         .testTarget(name: "GatewaysTests", dependencies: ["Gateways", "Alarming"]),
         // Node processes' runtime in-process: 3 NodeServers on threads, over real mTLS sockets.

@@ -6,7 +6,7 @@ public enum Message: Equatable, Sendable {
     case input(ConsoleInputError)
     case needsConfirmation(ConsoleCommand.Verb)
     case confirm(String)
-    case cancelled
+    case cancelled(ConsoleCommand.Verb)
     case refused(String)
     case unavailable(String)
     case incidentOpened(id: String, keyword: String, area: String, test: Bool)
@@ -15,6 +15,9 @@ public enum Message: Equatable, Sendable {
     case missingUnits(type: String, count: Int)
     case nothingAvailable(incident: String)
     case alarmSummary(incident: String, units: [String])
+    /// What a CAP alert about to be sent is: its message type (Alert/Update/Cancel) and severity.
+    case capSummary(incident: String, msgType: String, severity: String?)
+    case capSent(incident: String, identifier: String, msgType: String, topic: String, sessions: Int)
     case orderCreated(order: String, units: [String])
     case acknowledged(order: String, unit: String)
     case statusSet(unit: String, code: Int)

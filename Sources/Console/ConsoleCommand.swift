@@ -1,4 +1,5 @@
 import Alarming
+import Partners
 
 /// What a dispatcher can type: one command a line, its word in English or German
 /// (`alarm`/`alarmieren`), then its arguments — words, or text in double quotes.
@@ -17,6 +18,8 @@ public enum ConsoleCommand: Equatable, Sendable {
     case show(id: String)
     case incidents, units, lines, health
     case audit(incident: String)
+    /// Sends the partner organisations a CAP 1.2 alert about the incident (or cancels it).
+    case cap(incident: String, kind: IncidentAlert.Kind)
 
     public enum Place: Equatable, Sendable {
         case area(String)
@@ -25,7 +28,7 @@ public enum ConsoleCommand: Equatable, Sendable {
 
     /// The commands, each with its English and German word.
     public enum Verb: String, CaseIterable, Sendable {
-        case help, incident, test, propose, alarm, realarm, ack, status, close, show, incidents, units, lines, health, audit
+        case help, incident, test, propose, alarm, realarm, ack, status, close, show, incidents, units, lines, health, audit, cap
 
         public var german: String {
             switch self {
@@ -44,6 +47,7 @@ public enum ConsoleCommand: Equatable, Sendable {
             case .lines: "leitungen"
             case .health: "zustand"
             case .audit: "protokoll"
+            case .cap: "warnung"
             }
         }
 
@@ -55,8 +59,8 @@ public enum ConsoleCommand: Equatable, Sendable {
             return w
         }
 
-        /// Changes the world (alarms someone): asks for confirmation unless `--yes`.
-        public var needsConfirmation: Bool { self == .alarm || self == .test || self == .realarm }
+        /// Changes the world (alarms someone, tells the partners): asks for confirmation unless `--yes`.
+        public var needsConfirmation: Bool { self == .alarm || self == .test || self == .realarm || self == .cap }
 
         public static func named(_ word: String) -> Verb? {
             let w = word.lowercased()
@@ -80,6 +84,7 @@ public enum ConsoleCommand: Equatable, Sendable {
         case .lines: .lines
         case .health: .health
         case .audit: .audit
+        case .cap: .cap
         }
     }
 }
@@ -91,6 +96,7 @@ public enum ConsoleInputError: Error, Equatable, Sendable {
     case missing(ConsoleCommand.Verb, what: String)
     case unexpected(ConsoleCommand.Verb, word: String)
     case badNumber(String)
+    case badSeverity(String)
     case unclosedQuote
 }
 
@@ -175,6 +181,16 @@ extension ConsoleCommand {
         case .audit:
             try need(1, "incident"); try atMost(1)
             return .audit(incident: args[0])
+        case .cap:
+            try need(2, "incident severity text")
+            if IncidentAlert.cancelWords.contains(args[1].lowercased()) {
+                try atMost(3)
+                return .cap(incident: args[0], kind: .cancel(reason: args.count > 2 ? args[2] : nil))
+            }
+            guard let severity = IncidentAlert.severity(named: args[1]) else { throw .badSeverity(args[1]) }
+            try need(3, "incident severity text")
+            try atMost(4)
+            return .cap(incident: args[0], kind: .alert(severity: severity, description: args[2], instruction: args.count > 3 ? args[3] : nil))
         }
     }
 

@@ -2,6 +2,7 @@ import Alarming
 import Bus
 import Client
 import Foundation
+import Partners
 
 /// Runs console commands against the cluster as the operator whose certificate the client holds
 /// (every command is recorded in the log with that identity). Pure with respect to input and
@@ -63,9 +64,11 @@ public final class ConsoleEngine {
 
     // MARK: - Commands
 
-    private func submit(_ c: AlarmCommand) throws -> [String: Any] {
+    private func submit(_ c: AlarmCommand) throws -> [String: Any] { try submit(type: c.type, payload: c.payload) }
+
+    private func submit(type: String, payload: [UInt8]) throws -> [String: Any] {
         counter += 1
-        switch try client.submit(type: c.type, commandID: "\(prefix)-\(counter)", payload: c.payload) {
+        switch try client.submit(type: type, commandID: "\(prefix)-\(counter)", payload: payload) {
         case .accepted(let bytes): return (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
         case .rejected(let why): throw ConsoleFailure(kind: "refused", message: .refused(why.description))
         case let other: throw ConsoleFailure(kind: "refused", message: .refused("\(other)"))
@@ -93,7 +96,7 @@ public final class ConsoleEngine {
 
     private func ask(_ confirm: ((String) -> Bool)?, _ verb: ConsoleCommand.Verb, _ summary: Message, _ language: Language) throws {
         guard let confirm else { throw ConsoleFailure(kind: "needs-confirmation", message: .needsConfirmation(verb)) }
-        guard confirm(language.text(.confirm(language.text(summary)))) else { throw ConsoleFailure(kind: "cancelled", message: .cancelled) }
+        guard confirm(language.text(.confirm(language.text(summary)))) else { throw ConsoleFailure(kind: "cancelled", message: .cancelled(verb)) }
     }
 
     private func execute(_ command: ConsoleCommand, confirm: ((String) -> Bool)?, language: Language) throws -> Outcome {
@@ -194,6 +197,8 @@ public final class ConsoleEngine {
                            ["command": "health", "leader": s.leader, "term": s.term, "members": s.members.map { ["name": $0.name, "link": $0.link] }])
         case .audit(let incident):
             return try audit(incident)
+        case let .cap(incident, kind):
+            return try cap(incident, kind, confirm: confirm, language: language)
         }
     }
 
@@ -213,6 +218,39 @@ public final class ConsoleEngine {
             m.append(.auditLine(time: o.id.rawValue, who: u.unit.rawValue, what: u.state.rawValue + (u.acknowledgedBy.map { " (\($0))" } ?? "")))
         }
         return m
+    }
+
+    /// Sends the partners a CAP 1.2 alert about an incident (retained on `florian/alerts/<incident>`),
+    /// an Update of the one sent before, or its Cancel; as the operator (organisation LEITSTELLE).
+    private func cap(_ incident: String, _ kind: IncidentAlert.Kind, confirm: ((String) -> Bool)?, language: Language) throws -> Outcome {
+        let view = try query("incident", ["incident": incident], as: AlarmState.IncidentView.self)
+        let registry = try? query("registry", [:], as: Registry.self)
+        let topic = IncidentAlert.topic(incident: incident)
+        var previous: CAPAlert?
+        do {
+            let bytes = try client.query(namespace: "mqtt", name: "retained", payload: StrictJSON.encode(["topic": topic]))
+            let m = try JSONDecoder().decode(PartnerState.Message.self, from: Data(bytes))
+            previous = try? CAP.parse(Array(m.payload))
+        } catch let f as RequestFailure where f.code == .notFound {}
+        let i = view.incident
+        let alert: CAPAlert
+        do {
+            alert = try IncidentAlert.make(incident: i, event: registry?.aao.first { $0.keyword == i.keyword }?.description,
+                                           centre: registry?.areas.first { $0.id == i.area }?.centre, kind: kind,
+                                           previous: previous, at: UInt64(Date().timeIntervalSince1970 * 1000))
+        } catch { throw ConsoleFailure(kind: "refused", message: .refused(error.reason)) }
+        let severity = alert.infos.first?.severity.rawValue
+        try ask(confirm, .cap, .capSummary(incident: incident, msgType: alert.msgType.rawValue, severity: severity), language)
+        let publish = PartnerState.Publish(session: nil, org: PartnerState.controlRoomOrg, topic: topic, payload: Data(alert.xml().utf8),
+                                           qos: .atLeastOnce, retain: true)
+        let r = try submit(type: "mqtt.publish", payload: PartnerState.json(publish))
+        guard r["outcome"] as? String == "published" else {
+            throw ConsoleFailure(kind: "refused", message: .refused(r["reason"] as? String ?? "the alert was not published"))
+        }
+        let sessions = r["deliveries"] as? Int ?? 0
+        return success([.capSent(incident: incident, identifier: alert.identifier, msgType: alert.msgType.rawValue, topic: topic, sessions: sessions)],
+                       ["command": "cap", "incident": incident, "identifier": alert.identifier, "msgType": alert.msgType.rawValue,
+                        "topic": topic, "sessions": sessions, "severity": severity ?? ""])
     }
 
     /// The audit trail of an incident: every event of it with time and the identity that caused it.

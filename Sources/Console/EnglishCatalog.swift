@@ -32,6 +32,7 @@ enum EnglishCatalog {
         case .lines: "lines — the station lines and their state"
         case .health: "health — the cluster's health"
         case .audit: "audit INCIDENT — who did what, when"
+        case .cap: "cap INCIDENT SEVERITY \"TEXT\" [\"INSTRUCTION\"] — send the partner organisations a CAP 1.2 alert about the incident (SEVERITY: extreme, severe, moderate, minor, unknown; a second one is an Update); cap INCIDENT cancel [\"REASON\"] cancels it (asks to confirm)"
         }
     }
 
@@ -47,11 +48,12 @@ enum EnglishCatalog {
             case let .missing(v, what): return "\(v.rawValue): missing \(what). Usage: " + usage(v)
             case let .unexpected(v, word): return "\(v.rawValue): unexpected \"\(word)\". Usage: " + usage(v)
             case .badNumber(let s): return "\"\(s)\" is no status (1–9)."
+            case .badSeverity(let s): return "\"\(s)\" is no severity (extreme, severe, moderate, minor, unknown — or cancel)."
             case .unclosedQuote: return "A quote is not closed."
             }
-        case .needsConfirmation(let v): return "\(v.rawValue) needs confirmation: without a terminal, give --yes. Nothing was alarmed."
+        case .needsConfirmation(let v): return "\(v.rawValue) needs confirmation: without a terminal, give --yes. Nothing was \(v == .cap ? "sent" : "alarmed")."
         case .confirm(let s): return "\(s) — really? (y/n) "
-        case .cancelled: return "Cancelled. Nothing was alarmed."
+        case .cancelled(let v): return "Cancelled. Nothing was \(v == .cap ? "sent" : "alarmed")."
         case .refused(let why): return "Refused: \(why)"
         case .unavailable(let why): return "Cluster unreachable: \(why)"
         case let .incidentOpened(id, keyword, area, test): return "Incident \(id) opened: \(keyword) in \(area)" + (test ? " (TEST ALARM)" : "")
@@ -60,6 +62,10 @@ enum EnglishCatalog {
         case let .missingUnits(type, count): return "  missing: \(count)× \(type) (not available)"
         case .nothingAvailable(let i): return "No unit is available for \(i)."
         case let .alarmSummary(incident, units): return "\(incident): alarm \(units.count) unit(s): \(units.joined(separator: ", "))"
+        case let .capSummary(incident, msgType, severity):
+            return "\(incident): send the partner organisations a CAP \(msgType)" + (severity.map { " (severity \($0))" } ?? "")
+        case let .capSent(incident, identifier, msgType, topic, sessions):
+            return "CAP \(msgType) \(identifier) for \(incident) sent on \(topic) (queued for \(sessions) partner session(s))"
         case let .orderCreated(order, units): return "Order \(order) alarmed: \(units.joined(separator: ", "))"
         case let .acknowledged(order, unit): return "Acknowledged: \(unit) in \(order)"
         case let .statusSet(unit, code): return "\(unit): status \(code) (\(statusName(code)))"

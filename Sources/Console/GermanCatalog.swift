@@ -34,6 +34,7 @@ enum GermanCatalog {
         case .lines: "leitungen — die Wachanschlüsse (Leitungen) und ihr Zustand"
         case .health: "zustand — der Zustand des Clusters"
         case .audit: "protokoll EINSATZ — wer hat wann was getan"
+        case .cap: "warnung EINSATZ SCHWERE \"TEXT\" [\"HANDLUNGSEMPFEHLUNG\"] — den Partnerorganisationen eine CAP-1.2-Warnung zum Einsatz senden (SCHWERE: extrem, schwer, mittel, gering, unbekannt; eine weitere ist eine Aktualisierung); warnung EINSATZ aufheben [\"GRUND\"] hebt sie auf (mit Bestätigung)"
         }
     }
 
@@ -49,11 +50,12 @@ enum GermanCatalog {
             case let .missing(v, what): return "\(v.german): es fehlt \(german(what)). Aufruf: " + usage(v)
             case let .unexpected(v, word): return "\(v.german): unerwartet „\(word)“. Aufruf: " + usage(v)
             case .badNumber(let s): return "„\(s)“ ist kein Status (1–9)."
+            case .badSeverity(let s): return "„\(s)“ ist keine Schwere (extrem, schwer, mittel, gering, unbekannt — oder aufheben)."
             case .unclosedQuote: return "Ein Anführungszeichen ist nicht geschlossen."
             }
-        case .needsConfirmation(let v): return "\(v.german) verlangt eine Bestätigung: ohne Terminal bitte --yes angeben. Nichts wurde alarmiert."
+        case .needsConfirmation(let v): return "\(v.german) verlangt eine Bestätigung: ohne Terminal bitte --yes angeben. Nichts wurde \(v == .cap ? "gesendet" : "alarmiert")."
         case .confirm(let s): return "\(s) — wirklich? (j/n) "
-        case .cancelled: return "Abgebrochen. Nichts wurde alarmiert."
+        case .cancelled(let v): return "Abgebrochen. Nichts wurde \(v == .cap ? "gesendet" : "alarmiert")."
         case .refused(let why): return "Abgelehnt: \(translate(why))"
         case .unavailable(let why): return "Cluster nicht erreichbar: \(why)"
         case let .incidentOpened(id, keyword, area, test): return "Einsatz \(id) eröffnet: \(keyword) in \(area)" + (test ? " (PROBEALARM)" : "")
@@ -62,6 +64,10 @@ enum GermanCatalog {
         case let .missingUnits(type, count): return "  fehlt: \(count)× \(type) (nicht verfügbar)"
         case .nothingAvailable(let i): return "Für \(i) ist kein Fahrzeug verfügbar."
         case let .alarmSummary(incident, units): return "\(incident): \(units.count) Fahrzeug(e) alarmieren: \(units.joined(separator: ", "))"
+        case let .capSummary(incident, msgType, severity):
+            return "\(incident): den Partnerorganisationen eine CAP-\(capType(msgType)) senden" + (severity.map { " (Schwere \(severityName($0)))" } ?? "")
+        case let .capSent(incident, identifier, msgType, topic, sessions):
+            return "CAP-\(capType(msgType)) \(identifier) zu \(incident) gesendet auf \(topic) (für \(sessions) Partner-Sitzung(en) vorgemerkt)"
         case let .orderCreated(order, units): return "Auftrag \(order) alarmiert: \(units.joined(separator: ", "))"
         case let .acknowledged(order, unit): return "Quittiert: \(unit) in \(order)"
         case let .statusSet(unit, code): return "\(unit): Status \(code) (\(statusName(code)))"
@@ -107,6 +113,25 @@ enum GermanCatalog {
         "registry.applied": "Stammdaten übernommen",
     ]
 
+    static func capType(_ msgType: String) -> String {
+        switch msgType {
+        case "Alert": "Warnung"
+        case "Update": "Aktualisierung"
+        case "Cancel": "Aufhebung"
+        default: msgType
+        }
+    }
+
+    static func severityName(_ severity: String) -> String {
+        switch severity {
+        case "Extreme": "extrem"
+        case "Severe": "schwer"
+        case "Moderate": "mittel"
+        case "Minor": "gering"
+        default: "unbekannt"
+        }
+    }
+
     static func german(_ what: String) -> String {
         switch what {
         case "keyword place address": return "Stichwort, Stadtteil und Adresse"
@@ -114,6 +139,7 @@ enum GermanCatalog {
         case "order unit": return "Auftrag und Fahrzeug"
         case "unit code": return "Fahrzeug und Status"
         case "incident or order": return "Einsatz oder Auftrag"
+        case "incident severity text": return "Einsatz, Schwere und Text"
         default: return what
         }
     }

@@ -68,7 +68,13 @@ public final class PartnerMachine: DomainStateMachine {
             }
             guard let s = state.sessions[key] else { throw .notFound("session \(key)") }
             return PartnerState.json(s)
-        case "retained": return PartnerState.json(state.retained.keys.sorted().map { state.retained[$0]! })
+        case "retained":
+            // {} → every retained message; {"topic": T} → the one retained on T.
+            guard let q = try? JSONDecoder().decode([String: String].self, from: Data(payload.isEmpty ? Array("{}".utf8) : payload)),
+                  Set(q.keys).isSubset(of: ["topic"]) else { throw .invalid("retained takes {} or {\"topic\": \"TOPIC\"}") }
+            guard let topic = q["topic"] else { return PartnerState.json(state.retained.keys.sorted().map { state.retained[$0]! }) }
+            guard let m = state.retained[topic] else { throw .notFound("no retained message on \(topic)") }
+            return PartnerState.json(m)
         case "rights":
             guard let r = state.rights else { throw .notFound("no rights document has been applied") }
             return PartnerState.json(r)

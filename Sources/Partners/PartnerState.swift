@@ -141,6 +141,10 @@ public struct PartnerState: Codable, Equatable, Sendable {
         public var retain: Bool
         /// QoS 2 from a session: its packet id (a repeated one is not published again).
         public var packetID: UInt16?
+        public init(session: String?, org: String, topic: String, payload: Data, qos: QoS, retain: Bool, packetID: UInt16? = nil) {
+            self.session = session; self.org = org; self.topic = topic; self.payload = payload; self.qos = qos
+            self.retain = retain; self.packetID = packetID
+        }
     }
     public struct PublishResult: Codable, Equatable, Sendable {
         /// "published", "duplicate" (a QoS 2 packet id still awaiting PUBREL) or "discarded".

@@ -4,7 +4,10 @@ import XCTest
 /// `florian console` without a terminal: `-c` commands and stdin lines, exit codes, `--json`,
 /// confirmation refused without `--yes`, both languages — against `florian demo`.
 final class ConsoleScriptTests: XCTestCase {
-    func console(_ dir: URL, _ args: [String], stdin: String? = nil) throws -> Run {
+    func console(_ dir: URL, _ args: [String], stdin: String? = nil) throws -> Run { try Self.console(dir, args, stdin: stdin) }
+
+    /// `florian console --cluster DIR/cluster.json ARGS` without a terminal.
+    static func console(_ dir: URL, _ args: [String], stdin: String? = nil) throws -> Run {
         let p = Process()
         p.executableURL = SimulateCommandTests.binary
         p.arguments = ["console", "--cluster", dir.appendingPathComponent("cluster.json").path] + args

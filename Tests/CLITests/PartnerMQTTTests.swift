@@ -122,6 +122,50 @@ final class PartnerMQTTTests: XCTestCase {
         XCTAssertEqual(back.stdout.split(separator: "\n").map(String.init), (1...5).map { "0 florian/partners/THW/auftrag Auftrag \($0)" }, back.stderr)
     }
 
+    /// The console issues CAP alerts for an incident: a partner subscribed to `florian/alerts/#`
+    /// gets the Alert, then the Update; the retained one is the newest; both are valid CAP 1.2 by
+    /// `florian cap validate`; a Cancel needs confirmation and references both.
+    func testTheConsoleIssuesCAPAlertsThatPartnersReceive() throws {
+        let opened = try ConsoleScriptTests.console(dir, ["--json", "-c", "einsatz F3 Sachsenhausen-Nord \"Schweizer Straße 12\""])
+        XCTAssertEqual(opened.status, 0, opened.stdout + opened.stderr)
+        let incident = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(opened.stdout.utf8)) as? [String: Any])?["incident"] as? String)
+        let (s, out) = try background(node: 2, ["-t", "florian/alerts/#", "-q", "1", "-C", "2", "-W", "30", "-F", "%t %p"])
+        // Without a terminal and without --yes nothing is sent.
+        let refused = try ConsoleScriptTests.console(dir, ["-c", "warnung \(incident) schwer \"Starke Rauchentwicklung\""])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue((refused.stdout + refused.stderr).contains("Nichts wurde gesendet"), refused.stdout + refused.stderr)
+        let sent = try ConsoleScriptTests.console(dir, ["--yes", "-c", "warnung \(incident) schwer \"Starke Rauchentwicklung\" \"Fenster und Türen schließen\"",
+                                             "-c", "cap \(incident) extreme \"Ausbreitung auf Nachbargebäude\""])
+        XCTAssertEqual(sent.status, 0, sent.stdout + sent.stderr)
+        XCTAssertTrue(sent.stdout.contains("CAP-Warnung florian-\(incident)-"), sent.stdout)
+        XCTAssertTrue(sent.stdout.contains("CAP-Aktualisierung"), sent.stdout)
+        s.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let alerts = text.components(separatedBy: "florian/alerts/\(incident) ").dropFirst().map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        XCTAssertEqual(alerts.count, 2, text)
+        for (k, xml) in alerts.enumerated() {
+            let file = dir.appendingPathComponent("alert-\(k).xml")
+            try Data(xml.utf8).write(to: file)
+            let v = try run(SimulateCommandTests.binary, ["cap", "validate", file.path], limit: 20)
+            XCTAssertEqual(v.stdout, "\(file.path): valid\n", xml)
+        }
+        XCTAssertTrue(alerts[0].contains("<msgType>Alert</msgType>") && alerts[0].contains("<severity>Severe</severity>"), alerts[0])
+        XCTAssertTrue(alerts[0].contains("<instruction>Fenster und Türen schließen</instruction>"), alerts[0])
+        XCTAssertTrue(alerts[1].contains("<msgType>Update</msgType>") && alerts[1].contains("<references>"), alerts[1])
+        // A later subscriber gets the newest (retained); the Cancel references both.
+        let retained = try subscribe(node: 3, "florian/alerts/\(incident)", qos: 1, count: 1)
+        XCTAssertTrue(retained.stdout.contains("<msgType>Update</msgType>"), retained.stdout)
+        let cancel = try ConsoleScriptTests.console(dir, ["--yes", "--lang", "en", "--json", "-c", "cap \(incident) cancel \"fire out\""])
+        XCTAssertEqual(cancel.status, 0, cancel.stdout)
+        XCTAssertTrue(cancel.stdout.contains("\"msgType\":\"Cancel\""), cancel.stdout)
+        let last = try subscribe(node: 1, "florian/alerts/\(incident)", qos: 1, count: 1)
+        XCTAssertTrue(last.stdout.contains("<msgType>Cancel</msgType>") && last.stdout.contains("<note>fire out</note>"), last.stdout)
+        XCTAssertEqual(last.stdout.components(separatedBy: ",florian-\(incident)-").count - 1, 2, "references both earlier alerts: \(last.stdout)")
+        // An unknown incident is refused, nothing is published.
+        let unknown = try ConsoleScriptTests.console(dir, ["--yes", "-c", "warnung E-999999 gering \"x\""])
+        XCTAssertEqual(unknown.status, 1, unknown.stdout)
+    }
+
     func testACertificateOfAnotherCAIsRefused() throws {
         let other = tempDir("other-ca")
         XCTAssertEqual(try run(SimulateCommandTests.binary, ["pki", "--dir", other.path, "init"], limit: 30).status, 0)
