@@ -25,10 +25,20 @@ final class MQTTEndpoint {
     private var commands: UInt64 = 0
     private let boot = UInt32.random(in: 0...UInt32.max)
     private var sweepTimer: UInt64?
+    /// This run of the node, as sessions name where they are held: "NAME@BOOT".
+    private let instance: String
+    private let started = EventLoop.now()
+    /// A node silent this long has lost its partners' connections (their wills are published).
+    static let nodeLostAfter: UInt64 = 10_000_000_000
+    private var declaring: Set<String> = []
+
+    private let log: (String) -> Void
 
     init(node: NodeServer, loop: EventLoop, context: TLSContext, endpoint: Endpoint, log: @escaping (String) -> Void) throws {
+        self.log = log
         self.node = node
         self.loop = loop
+        instance = "\(node.config.me.name)@\(String(boot, radix: 16))"
         server = try TLSServer(loop: loop, context: context, host: endpoint.host, port: endpoint.port,
                                splitter: { bytes in try MQTTPacket.frame(in: bytes, limit: Self.maxPacket)?.total }, log: log) { [unowned self] c in
             self.accept(c)
@@ -46,6 +56,36 @@ final class MQTTEndpoint {
             }
         }
         sweep()
+        announce()
+    }
+
+    /// A node that starts again ends the sessions its previous run held (their connections died
+    /// with it): until that is committed, retried every second.
+    private func announce() {
+        let payload = PartnerState.json(PartnerState.NodeLost(node: node.config.me.name, except: instance))
+        command("mqtt.node.lost", payload) { [weak self] result in
+            guard result == nil, let self else { return }
+            _ = self.loop.schedule(after: 1_000_000_000) { [weak self] in self?.announce() }
+        }
+    }
+
+    /// On the leader: a node that holds sessions and has been silent for `nodeLostAfter` has
+    /// lost their connections; its sessions end with their wills (MQTT-3.1.2-8: the network
+    /// connection failed). Should it come back, the kicks close what it still holds.
+    private func declareLostNodes() {
+        guard node.bus.replica.raft.role == .leader else { return }
+        let me = node.config.me.name, now = EventLoop.now()
+        let holders = Set(state.sessions.values.compactMap { $0.node.map { String(PartnerState.nodeName($0)) } })
+        for name in holders.sorted() where name != me && !declaring.contains(name) {
+            guard let member = node.config.members.first(where: { $0.name == name }) else { continue }
+            let heard = max(node.mesh.lastHeard[member.id] ?? started, started)
+            guard now - heard > Self.nodeLostAfter else { continue }
+            declaring.insert(name)
+            log("partner sessions of \(name): node silent for \((now - heard) / 1_000_000_000) s, ending them (wills published)")
+            command("mqtt.node.lost", PartnerState.json(PartnerState.NodeLost(node: name, except: nil))) { [weak self] _ in
+                self?.declaring.remove(name)
+            }
+        }
     }
 
     func stop() {
@@ -60,7 +100,7 @@ final class MQTTEndpoint {
         connections += 1
         let org = state.rights?.organisation(certificateO: peer.organisation)?.id ?? "?" + peer.organisation
         let link = Link(endpoint: self, connection: c,
-                        logic: MQTTConnectionLogic(org: org, identity: peer.name, node: node.config.me.name, connection: connections))
+                        logic: MQTTConnectionLogic(org: org, identity: peer.name, node: instance, connection: connections))
         links[ObjectIdentifier(link)] = link
         // 3.1.4: a connection that sends no CONNECT within 10 s is closed.
         _ = loop.schedule(after: 10_000_000_000) { [weak link] in
@@ -250,6 +290,7 @@ final class MQTTEndpoint {
         sweepTimer = loop.schedule(after: 1_000_000_000) { [weak self] in
             guard let self else { return }
             for link in self.links.values { self.deliver(link) }
+            self.declareLostNodes()
             self.sweep()
         }
     }

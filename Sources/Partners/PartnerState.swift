@@ -86,7 +86,7 @@ public struct PartnerState: Codable, Equatable, Sendable {
         public var kicks: [Kick] = []
         public init() {}
     }
-    public struct Kick: Codable, Equatable, Sendable {
+    public struct Kick: Codable, Hashable, Sendable {
         public var session: String
         public var node: String
         public var epoch: UInt64
@@ -174,8 +174,23 @@ public struct PartnerState: Codable, Equatable, Sendable {
     public static let types: [String: Set<String>] = [
         "mqtt.rights.apply": ["operator"], "mqtt.connect": ["node"], "mqtt.disconnect": ["node"], "mqtt.lost": ["node"],
         "mqtt.subscribe": ["node"], "mqtt.unsubscribe": ["node"], "mqtt.publish": ["node", "operator"], "mqtt.ack": ["node"],
-        "mqtt.publish.batch": ["node"],
+        "mqtt.publish.batch": ["node"], "mqtt.node.lost": ["node"],
     ]
+
+    /// A node's connections are gone: it has been silent too long (sent by the leader) or it
+    /// started again (sent by itself, `except` its own new instance). Every session it held ends
+    /// as if its connection broke — wills published, clean sessions removed — and the node is
+    /// told to close them should it still hold them (a partition that heals).
+    public struct NodeLost: Codable, Equatable, Sendable {
+        /// The node's name; sessions name the instance holding them as "NAME@INSTANCE".
+        public var node: String
+        /// The instance whose sessions stay (a restarted node's current one).
+        public var except: String?
+        public init(node: String, except: String?) { self.node = node; self.except = except }
+    }
+
+    /// The node name part of a session's `node` ("node2@1f3a" → "node2").
+    public static func nodeName(_ instance: String) -> Substring { instance.prefix { $0 != "@" } }
 
     /// Several publishes in one command (a node gathers those that arrive in one turn of its
     /// loop): applied in order, each exactly as `mqtt.publish`; one result per publish.
@@ -223,6 +238,16 @@ public struct PartnerState: Codable, Equatable, Sendable {
                 let b = try decode(Batch.self, payload)
                 guard !b.publishes.isEmpty, b.publishes.count <= Self.maxBatch else { throw .invalid("a batch holds 1…\(Self.maxBatch) publishes") }
                 return .success(Self.json(BatchResult(results: b.publishes.map { publish($0, check: check, effects: &effects) })))
+            case "mqtt.node.lost":
+                let n = try decode(NodeLost.self, payload)
+                var ended = 0
+                for key in sessions.keys.sorted() {
+                    guard let s = sessions[key], let at = s.node, Self.nodeName(at) == n.node, at != n.except else { continue }
+                    effects.kicks.append(Kick(session: key, node: at, epoch: s.epoch))
+                    disconnect(Ref(session: key, epoch: s.epoch), graceful: false, check: check, effects: &effects)
+                    ended += 1
+                }
+                return .success(Self.json(["sessions": ended]))
             case "mqtt.ack":
                 ack(try decode(Ack.self, payload))
                 return .success(Self.json([String: Int]()))

@@ -122,6 +122,43 @@ final class PartnerMQTTTests: XCTestCase {
         XCTAssertEqual(back.stdout.split(separator: "\n").map(String.init), (1...5).map { "0 florian/partners/THW/auftrag Auftrag \($0)" }, back.stderr)
     }
 
+    /// A will is published also when the node holding the connection dies: a node frozen
+    /// (SIGSTOP, so the demo does not restart it) is declared lost by the leader after 10 s of
+    /// silence; a node killed and restarted ends its previous run's sessions itself.
+    func testAWillIsPublishedWhenTheNodeHoldingTheConnectionDies() throws {
+        func pid(_ node: Int) throws -> Int32 {
+            try XCTUnwrap(Int32(try run(URL(fileURLWithPath: "/usr/bin/pgrep"), ["-f", "node --config \(dir.path)/node\(node).json"], limit: 10)
+                .stdout.split(separator: "\n").first ?? ""))
+        }
+        let (watcher, out) = try background(node: 1, ["-t", "florian/partners/THW/funk/+", "-q", "1", "-C", "2", "-W", "60"])
+        defer { if watcher.isRunning { watcher.terminate() } }
+        let (frozen, _) = try background(node: 3, ["-t", "florian/partners/THW/none", "-i", "will-frozen", "-k", "120",
+                                                    "--will-topic", "florian/partners/THW/funk/frozen", "--will-payload", "node 3 frozen", "--will-qos", "1"])
+        defer { frozen.terminate() }
+        let three = try pid(3)
+        kill(three, SIGSTOP)
+        let frozenAt = Date()
+        defer { kill(three, SIGCONT) }
+        var text = ""
+        while Date().timeIntervalSince(frozenAt) < 30, !text.contains("frozen") {
+            Thread.sleep(forTimeInterval: 0.5)
+            text = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        XCTAssertEqual(text, "0 florian/partners/THW/funk/frozen node 3 frozen\n")
+        XCTAssertGreaterThan(Date().timeIntervalSince(frozenAt), 9, "not before 10 s of silence")
+        kill(three, SIGCONT)
+        // Killed and restarted by the demo: the new run ends the old run's sessions.
+        let (killed, _) = try background(node: 2, ["-t", "florian/partners/THW/none", "-i", "will-killed", "-k", "120",
+                                                   "--will-topic", "florian/partners/THW/funk/killed", "--will-payload", "node 2 killed", "--will-qos", "1"])
+        defer { killed.terminate() }
+        kill(try pid(2), SIGKILL)
+        watcher.waitUntilExit()
+        text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(text, "0 florian/partners/THW/funk/killed node 2 killed\n")
+        // Node 3 serves again after it was declared lost.
+        XCTAssertEqual(try publish(node: 3, "florian/partners/THW/lage", "wieder da", qos: 1).status, 0)
+    }
+
     /// The console issues CAP alerts for an incident: a partner subscribed to `florian/alerts/#`
     /// gets the Alert, then the Update; the retained one is the newest; both are valid CAP 1.2 by
     /// `florian cap validate`; a Cancel needs confirmation and references both.

@@ -146,6 +146,37 @@ final class PartnerStateTests: XCTestCase {
         XCTAssertNotEqual(drk, thw)
     }
 
+    /// A node that died (or restarted) ends the sessions it held like broken connections: wills
+    /// published, clean sessions removed, persistent ones kept offline; its connections kicked.
+    /// A restarted node keeps what its new instance already holds; other nodes' sessions stay.
+    func testALostNodeEndsItsSessionsWithTheirWills() throws {
+        let will = PartnerState.Will(topic: "florian/partners/THW/funk", payload: Data("weg".utf8), qos: .atLeastOnce, retain: false)
+        let (watch, we, _, _) = try connect("THW", "watch", node: "n1@a")
+        _ = try subscribe(watch, we, [("florian/partners/THW/funk", .atLeastOnce)])
+        let (persistent, pe, _, _) = try connect("THW", "p", will: will, node: "n2@old")
+        let (clean, ce, _, _) = try connect("THW", "c", clean: true, node: "n2@old")
+        let (fresh, _, _, _) = try connect("THW", "f", will: will, node: "n2@new")
+        let (other, _, _, _) = try connect("DRK", "o", node: "n3@x")
+        effects = .init()
+        // n2 restarted as instance "new": the sessions of its old instance end.
+        let r = try ok("mqtt.node.lost", PartnerState.NodeLost(node: "n2", except: "n2@new"))
+        XCTAssertEqual(r["sessions"] as? Int, 2)
+        XCTAssertEqual(Set(effects.kicks), [PartnerState.Kick(session: persistent, node: "n2@old", epoch: pe),
+                                           PartnerState.Kick(session: clean, node: "n2@old", epoch: ce)])
+        XCTAssertEqual(queue(watch), ["florian/partners/THW/funk@1=weg"], "the will of the persistent session")
+        XCTAssertNil(state.sessions[persistent]?.node)
+        XCTAssertNotNil(state.sessions[persistent], "a persistent session stays for its client")
+        XCTAssertNil(state.sessions[clean])
+        XCTAssertEqual(state.sessions[fresh]?.node, "n2@new")
+        XCTAssertEqual(state.sessions[other]?.node, "n3@x")
+        // The leader declares n2 lost altogether: the new instance's session ends too; again changes nothing.
+        XCTAssertEqual(try ok("mqtt.node.lost", PartnerState.NodeLost(node: "n2", except: nil))["sessions"] as? Int, 1)
+        XCTAssertEqual(queue(watch).count, 2)
+        XCTAssertEqual(try ok("mqtt.node.lost", PartnerState.NodeLost(node: "n2", except: nil))["sessions"] as? Int, 0)
+        XCTAssertThrowsError(try ok("mqtt.node.lost", PartnerState.NodeLost(node: "n2", except: nil), as: "operator:d"))
+        XCTAssertEqual(state.sessions[other]?.node, "n3@x")
+    }
+
     func testSnapshotsAreCanonical() throws {
         let (thw, e, _, _) = try connect("THW", "lage-1")
         _ = try subscribe(thw, e, [("florian/partners/THW/#", .exactlyOnce), ("florian/alerts/#", .atLeastOnce)])
