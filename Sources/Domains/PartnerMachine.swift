@@ -3,17 +3,20 @@ import Foundation
 import Partners
 
 /// The partner endpoint's state (`Partners.PartnerState`) registered on the bus under the
-/// namespace "mqtt": commands `mqtt.…` in; out into bus topics `mqtt/messages` (every published
-/// message, which each node delivers at QoS 0 to its own matching connections) and
-/// `mqtt/control` (connections to close after a takeover). The same class runs in the node and
-/// in tests.
+/// namespace "mqtt": commands `mqtt.…` in; out into the bus topic `mqtt/control` (connections to
+/// close after a takeover or a lost node), and every published message to `onPublished`, which
+/// each node's endpoint delivers at QoS 0 to its own matching connections (queued QoS 1/2
+/// deliveries live in the sessions). The same class runs in the node and in tests.
 public final class PartnerMachine: DomainStateMachine {
     public static let namespace = "mqtt"
-    public static let messagesTopic = "mqtt/messages"
     public static let controlTopic = "mqtt/control"
     public private(set) var state = PartnerState()
     private var outbox: [(topic: TopicName, payload: [UInt8])] = []
     private let check: PartnerState.ContentCheck
+    /// Every message a command published, right after the command is applied on this node: the
+    /// node's endpoint delivers them live. Not part of the state (no JSON, no topic: the messages
+    /// are in the command that published them).
+    public var onPublished: (([PartnerState.Message]) -> Void)?
 
     /// `check` vets a payload for a topic; pure and deterministic. The default: alerts must be
     /// valid CAP 1.2.
@@ -30,8 +33,8 @@ public final class PartnerMachine: DomainStateMachine {
         var effects = PartnerState.Effects()
         let result = state.apply(type: envelope.type, sender: envelope.sender, timestamp: envelope.timestamp,
                                  payload: envelope.payload, check: check, effects: &effects)
-        for m in effects.messages { outbox.append((try! TopicName(Self.messagesTopic), PartnerState.json(m))) }
         for k in effects.kicks { outbox.append((try! TopicName(Self.controlTopic), PartnerState.json(k))) }
+        if !effects.messages.isEmpty { onPublished?(effects.messages) }
         switch result {
         case .success(let bytes): return .accepted(result: bytes)
         case .failure(let f): return .rejected(.refused(f.description))
@@ -55,9 +58,8 @@ public final class PartnerMachine: DomainStateMachine {
         return outbox
     }
 
-    /// The message stream is for live QoS 0 deliveries (queued deliveries live in the sessions):
-    /// an hour or 100 000 messages.
-    public func retention(forTopic topic: TopicName) -> Retention { try! Retention(maxCount: 100_000, maxAgeMillis: 3_600_000) }
+    /// The control topic: an hour or 10 000 kicks.
+    public func retention(forTopic topic: TopicName) -> Retention { try! Retention(maxCount: 10_000, maxAgeMillis: 3_600_000) }
 
     /// `session` {"session": KEY} → the session; `retained` → every retained message.
     public func query(_ name: String, _ payload: [UInt8]) throws(DomainQueryError) -> [UInt8] {

@@ -8,9 +8,10 @@ import Secure
 /// partner certificates. Each connection runs `MQTTConnectionLogic`; its commands go through
 /// Raft like any client's (forwarded to the leader), and the acknowledgements follow their
 /// commits. Deliveries come from the node's own replica: a session's queue after every commit
-/// the connection waited for, every message of `mqtt/messages` (QoS 0 to the matching local
-/// connections, and a look at the queues), a sweep every second (a follower applies a moment
-/// after the leader answered). Takeovers arrive on `mqtt/control`. On the node's loop thread.
+/// the connection waited for, every message a command published as this node applies it
+/// (`PartnerMachine.onPublished`: QoS 0 to the matching local connections, and a look at the
+/// queues), a sweep every second (a follower applies a moment after the leader answered).
+/// Takeovers and lost nodes arrive on `mqtt/control`. On the node's loop thread.
 final class MQTTEndpoint {
     /// A packet may not exceed this: a 512 KiB payload still fits a command envelope (1 MiB)
     /// once it is base64 in the publish command.
@@ -45,10 +46,7 @@ final class MQTTEndpoint {
         }
         let bus = node.bus
         func end(_ name: String) -> UInt64 { bus.state.topic(named: try! TopicName(name))?.nextOffset ?? 0 }
-        bus.subscribe(topic: try! TopicName(PartnerMachine.messagesTopic), from: end(PartnerMachine.messagesTopic)) { [unowned self] event in
-            guard case .message(let m) = event, let message = try? JSONDecoder().decode(PartnerState.Message.self, from: Data(m.payload)) else { return }
-            self.published(message)
-        }
+        node.partners.onPublished = { [unowned self] messages in self.published(messages) }
         bus.subscribe(topic: try! TopicName(PartnerMachine.controlTopic), from: end(PartnerMachine.controlTopic)) { [unowned self] event in
             guard case .message(let m) = event, let kick = try? JSONDecoder().decode(PartnerState.Kick.self, from: Data(m.payload)) else { return }
             for link in self.links.values where link.logic.session == kick.session && link.logic.epoch == kick.epoch {
@@ -201,7 +199,7 @@ final class MQTTEndpoint {
     private func submit(_ type: String, _ payload: [UInt8], _ link: Link, _ then: MQTTConnectionLogic.Continuation) {
         // Publishes that arrive in one turn of the loop (from any connection, each connection's in
         // order) go into the log as one command: one commit for many, the way they queue anyway.
-        if type == "mqtt.publish" {
+        if type == MQTTConnectionLogic.batchItem {
             if publishes.isEmpty { _ = loop.schedule(after: 0) { [weak self] in self?.flushPublishes() } }
             publishes.append((payload, link, then))
             if publishes.count >= PartnerState.maxBatch { flushPublishes() }
@@ -215,23 +213,12 @@ final class MQTTEndpoint {
     private func flushPublishes() {
         let batch = publishes
         publishes = []
-        guard batch.count > 1 else {
-            for p in batch { command("mqtt.publish", p.payload) { [weak self] bytes in self?.finish(p.link, p.then, bytes) } }
-            return
-        }
-        // `{"publishes":[…]}` from the publishes' own JSON.
-        var payload = Array(#"{"publishes":["#.utf8)
-        for (k, p) in batch.enumerated() {
-            if k > 0 { payload.append(UInt8(ascii: ",")) }
-            payload += p.payload
-        }
-        payload += Array("]}".utf8)
-        command("mqtt.publish.batch", payload) { [weak self] bytes in
+        guard !batch.isEmpty else { return }
+        command("mqtt.publish.batch", PartnerState.binaryBatch(batch.map(\.payload))) { [weak self] bytes in
             guard let self else { return }
-            let results = bytes.flatMap { try? JSONDecoder().decode(PartnerState.BatchResult.self, from: Data($0)) }?.results
-            for (k, p) in batch.enumerated() {
-                self.finish(p.link, p.then, results.flatMap { k < $0.count ? PartnerState.json($0[k]) : nil })
-            }
+            // Every publish of a committed batch is acknowledged (a discarded one too, MQTT-3.3.5-2).
+            let ok = bytes.flatMap { PartnerState.readBinaryResults($0) }.map { $0.count == batch.count } ?? false
+            for p in batch { self.finish(p.link, p.then, ok ? [] : nil) }
         }
     }
 
@@ -279,9 +266,12 @@ final class MQTTEndpoint {
         perform(link, link.logic.deliver(queue: s.queue, resumed: resumed))
     }
 
-    private func published(_ m: PartnerState.Message) {
+    /// What a command just published: live QoS 0 copies, then each connection's queue once.
+    private func published(_ messages: [PartnerState.Message]) {
         for link in links.values where link.logic.phase == .connected {
-            if let key = link.logic.session { perform(link, link.logic.live(m, subscribedAt: state.deliveryQoS(session: key, topic: m.topic))) }
+            if let key = link.logic.session {
+                for m in messages { perform(link, link.logic.live(m, subscribedAt: state.deliveryQoS(session: key, topic: m.topic))) }
+            }
             deliver(link)
         }
     }

@@ -109,6 +109,9 @@ public struct MQTTConnectionLogic: Sendable {
         return [.submit(type: "mqtt.connect", payload: PartnerState.json(command), then: .connack(clientID: client))]
     }
 
+    /// The submit type of a PUBLISH: its payload is one item of a binary `mqtt.publish.batch`.
+    public static let batchItem = "mqtt.publish.item"
+
     private mutating func handle(_ packet: Packet) -> [Action] {
         guard let session else { return close("no session") }
         switch packet {
@@ -121,7 +124,8 @@ public struct MQTTConnectionLogic: Sendable {
             case .atLeastOnce: .puback(p.packetID ?? 0)
             case .exactlyOnce: .pubrec(p.packetID ?? 0)
             }
-            return [.submit(type: "mqtt.publish", payload: PartnerState.json(command), then: then)]
+            // One item of a binary `mqtt.publish.batch` (the node gathers the items of a loop turn).
+            return [.submit(type: Self.batchItem, payload: PartnerState.binaryItem(command), then: then)]
         case .pubrel(let id):
             return [.submit(type: "mqtt.ack", payload: PartnerState.json(PartnerState.Ack(session: session, packetID: id, kind: .pubrel)), then: .pubcomp(id))]
         case .puback(let id):

@@ -286,7 +286,7 @@ extension MQTTPacket {
     /// A topic name (4.7): at least one character, no wildcards (MQTT-4.7.3-1, MQTT-3.3.2-2).
     public static func checkTopicName(_ t: String) throws(MQTTError) {
         guard !t.isEmpty else { throw MQTTError("empty topic name (MQTT-4.7.3-1)") }
-        guard !t.contains("+"), !t.contains("#") else { throw MQTTError("topic name \"\(t.prefix(80))\" contains a wildcard (MQTT-3.3.2-2)") }
+        guard !t.utf8.contains(where: { $0 == 0x2B || $0 == 0x23 }) else { throw MQTTError("topic name \"\(t.prefix(80))\" contains a wildcard (MQTT-3.3.2-2)") }
     }
 
     /// A topic filter (4.7.1): `#` only alone as the last level, `+` only alone in a level.
@@ -304,19 +304,47 @@ extension MQTTPacket {
     }
 
     /// Does `filter` match `topic` (4.7)? Wildcards at the first level never match a topic that
-    /// begins with `$` (MQTT-4.7.2-1); `a/#` matches `a` itself.
-    public static func matches(filter: String, topic: String) -> Bool {
-        let f = filter.split(separator: "/", omittingEmptySubsequences: false)
-        let t = topic.split(separator: "/", omittingEmptySubsequences: false)
-        if topic.hasPrefix("$"), let first = f.first, first == "#" || first == "+" { return false }
-        var i = 0
-        while i < f.count {
-            if f[i] == "#" { return true }
-            guard i < t.count else { return false }
-            if f[i] != "+" && f[i] != t[i] { return false }
+    /// begins with `$` (MQTT-4.7.2-1); `a/#` matches `a` itself. `{org}` in the filter stands
+    /// for `org` when one is given (the rights document's placeholder). On the strings' UTF-8
+    /// bytes, without allocating: every delivery checks rights and subscriptions with it.
+    public static func matches(filter: String, topic: String, org: String? = nil) -> Bool {
+        var f = filter, t = topic, o = org ?? ""
+        let placeholder = org != nil
+        return f.withUTF8 { fb in t.withUTF8 { tb in o.withUTF8 { ob in match(fb, tb, placeholder ? ob : nil) } } }
+    }
+
+    private static func match(_ f: UnsafeBufferPointer<UInt8>, _ t: UnsafeBufferPointer<UInt8>, _ org: UnsafeBufferPointer<UInt8>?) -> Bool {
+        let slash: UInt8 = 0x2F, hash: UInt8 = 0x23, plus: UInt8 = 0x2B
+        if t.first == 0x24, let c = f.first, c == hash || c == plus { return false }
+        var i = 0, j = 0
+        while true {
+            // At the start of a level in both.
+            if i < f.count && f[i] == hash { return true }
+            if i < f.count && f[i] == plus {
+                i += 1
+                while j < t.count && t[j] != slash { j += 1 }
+            } else {
+                while i < f.count && f[i] != slash {
+                    if let org, f[i] == 0x7B, i + 5 <= f.count, f[i + 1] == 0x6F, f[i + 2] == 0x72, f[i + 3] == 0x67, f[i + 4] == 0x7D {
+                        guard j + org.count <= t.count else { return false }
+                        for k in 0..<org.count where t[j + k] != org[k] { return false }
+                        i += 5
+                        j += org.count
+                        continue
+                    }
+                    guard j < t.count, t[j] == f[i] else { return false }
+                    i += 1
+                    j += 1
+                }
+                if j < t.count && t[j] != slash { return false }
+            }
+            let filterEnds = i == f.count, topicEnds = j == t.count
+            if filterEnds { return topicEnds }
+            // "a/#" matches "a".
+            if topicEnds { return i + 2 == f.count && f[i + 1] == hash }
             i += 1
+            j += 1
         }
-        return i == t.count
     }
 
     // MARK: - Encoding

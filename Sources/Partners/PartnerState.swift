@@ -235,6 +235,11 @@ public struct PartnerState: Codable, Equatable, Sendable {
                 if role == "operator" { p.session = nil; p.org = Self.controlRoomOrg }
                 return .success(Self.json(publish(p, check: check, effects: &effects)))
             case "mqtt.publish.batch":
+                // Binary as nodes send it (PartnerBatch.swift), or JSON.
+                if payload.first == Self.binaryTag {
+                    let items = try Self.readBinaryBatch(payload)
+                    return .success(Self.binaryResults(items.map { publish($0, check: check, effects: &effects) }))
+                }
                 let b = try decode(Batch.self, payload)
                 guard !b.publishes.isEmpty, b.publishes.count <= Self.maxBatch else { throw .invalid("a batch holds 1…\(Self.maxBatch) publishes") }
                 return .success(Self.json(BatchResult(results: b.publishes.map { publish($0, check: check, effects: &effects) })))

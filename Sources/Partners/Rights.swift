@@ -65,12 +65,12 @@ public struct PartnerRights: Codable, Equatable, Sendable {
 
     /// May `org` publish to `topic`?
     public static func mayPublish(_ org: Organisation, topic: String) -> Bool {
-        allows(org.expand(org.publish.allow), org.expand(org.publish.deny), topic: topic)
+        allows(org.publish.allow, org.publish.deny, topic: topic, org: org.id)
     }
 
     /// May `org` receive a message on `topic` (checked again at every delivery)?
     public static func mayReceive(_ org: Organisation, topic: String) -> Bool {
-        allows(org.expand(org.subscribe.allow), org.expand(org.subscribe.deny), topic: topic)
+        allows(org.subscribe.allow, org.subscribe.deny, topic: topic, org: org.id)
     }
 
     /// May `org` subscribe to `filter`? Only when an allowed filter covers every topic it can
@@ -80,8 +80,9 @@ public struct PartnerRights: Codable, Equatable, Sendable {
         org.expand(org.subscribe.allow).contains { covers($0, filter) }
     }
 
-    public static func allows(_ allow: [String], _ deny: [String], topic: String) -> Bool {
-        allow.contains { MQTTPacket.matches(filter: $0, topic: topic) } && !deny.contains { MQTTPacket.matches(filter: $0, topic: topic) }
+    /// `{org}` in the filters stands for `org`.
+    public static func allows(_ allow: [String], _ deny: [String], topic: String, org: String? = nil) -> Bool {
+        allow.contains { MQTTPacket.matches(filter: $0, topic: topic, org: org) } && !deny.contains { MQTTPacket.matches(filter: $0, topic: topic, org: org) }
     }
 
     /// Does filter `a` match every topic filter `f` can match?

@@ -31,7 +31,10 @@ final class MQTTConnectionLogicTests: XCTestCase {
             case let .submit(type, payload, then):
                 now += 1
                 var e = PartnerState.Effects()
-                let r = state.apply(type: type, sender: "node:n1", timestamp: now, payload: payload, check: { _, _ in nil }, effects: &e)
+                // A PUBLISH's item goes into the log in a batch, as the node sends it.
+                let item = type == MQTTConnectionLogic.batchItem
+                let r = state.apply(type: item ? "mqtt.publish.batch" : type, sender: "node:n1", timestamp: now,
+                                    payload: item ? PartnerState.binaryBatch([payload]) : payload, check: { _, _ in nil }, effects: &e)
                 live += e.messages
                 if case .success(let bytes) = r { todo += c.committed(then, result: bytes) } else { todo += c.committed(then, result: nil) }
             }

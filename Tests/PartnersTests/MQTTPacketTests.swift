@@ -129,6 +129,49 @@ final class MQTTPacketTests: XCTestCase {
         for (f, t) in no { XCTAssertFalse(P.matches(filter: f, topic: t), "\(f) should not match \(t)") }
     }
 
+    /// The byte-level matcher agrees with the plain definition — levels split at '/', `{org}`
+    /// replaced first — on random valid filters and topics, including `$` topics, empty levels
+    /// and the placeholder.
+    func testTheMatcherAgreesWithTheDefinitionOnRandomFiltersAndTopics() {
+        func reference(_ filter: String, _ topic: String, _ org: String?) -> Bool {
+            let fl = (org.map { filter.replacingOccurrences(of: "{org}", with: $0) } ?? filter).split(separator: "/", omittingEmptySubsequences: false)
+            let tl = topic.split(separator: "/", omittingEmptySubsequences: false)
+            if topic.hasPrefix("$"), let first = fl.first, first == "#" || first == "+" { return false }
+            var i = 0
+            while i < fl.count {
+                if fl[i] == "#" { return true }
+                guard i < tl.count else { return false }
+                if fl[i] != "+" && fl[i] != tl[i] { return false }
+                i += 1
+            }
+            return i == tl.count
+        }
+        var rng = Xorshift(seed: 20261127)
+        let words = ["a", "b", "THW", "ä", "", "$SYS", "florian", "THWx", "x{org}"]
+        for _ in 0..<50_000 {
+            let levels = Int(rng.next() % 4) + 1
+            var topic = (0..<levels).map { _ in words[Int(rng.next() % UInt64(words.count))] }
+            if topic == [""] { topic = ["a"] }
+            var filter = topic.map { w -> String in
+                switch rng.next() % 6 { case 0: "+"; case 1: "{org}"; case 2: words[Int(rng.next() % UInt64(words.count))]; default: w }
+            }
+            if rng.next() % 3 == 0 { filter = Array(filter.prefix(Int(rng.next() % UInt64(filter.count + 1)))) + ["#"] }
+            if rng.next() % 5 == 0, filter.last != "#" { filter.append("b") }
+            let f = filter.joined(separator: "/"), t = topic.joined(separator: "/")
+            let org: String? = rng.next() % 2 == 0 ? "THW" : nil
+            XCTAssertEqual(P.matches(filter: f, topic: t, org: org), reference(f, t, org), "filter \(f) topic \(t) org \(org ?? "-")")
+        }
+    }
+
+    struct Xorshift {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return state
+        }
+    }
+
     /// Random bytes and corrupted packets: every outcome is a packet, "need more" or an error.
     func testRandomBytesNeverCrash() {
         var rng = SystemRandomNumberGenerator()

@@ -146,6 +146,47 @@ final class PartnerStateTests: XCTestCase {
         XCTAssertNotEqual(drk, thw)
     }
 
+    /// The binary batch nodes send: the same outcomes as JSON, and hostile bytes refused.
+    func testABinaryBatchIsAppliedLikeTheJSONOne() throws {
+        let (thw, e, _, _) = try connect("THW", "lage-1")
+        _ = try subscribe(thw, e, [("florian/partners/THW/#", .exactlyOnce)])
+        let items = [
+            PartnerState.Publish(session: thw, org: "THW", topic: "florian/partners/THW/a", payload: Data("1".utf8), qos: .atLeastOnce, retain: true),
+            PartnerState.Publish(session: thw, org: "THW", topic: "florian/partners/DRK/a", payload: Data("2".utf8), qos: .atMostOnce, retain: false),
+            PartnerState.Publish(session: thw, org: "THW", topic: "florian/partners/THW/b", payload: Data([0, 255, 10]), qos: .exactlyOnce, retain: false, packetID: 65_535),
+            PartnerState.Publish(session: thw, org: "THW", topic: "florian/partners/THW/b", payload: Data("3".utf8), qos: .exactlyOnce, retain: false, packetID: 65_535),
+            PartnerState.Publish(session: nil, org: "LEITSTELLE", topic: "florian/partners/THW/c", payload: Data(), qos: .atLeastOnce, retain: false),
+        ]
+        let payload = PartnerState.binaryBatch(items.map(PartnerState.binaryItem))
+        now += 10
+        guard case .success(let bytes) = state.apply(type: "mqtt.publish.batch", sender: "node:n", timestamp: now, payload: payload, check: noCheck, effects: &effects) else {
+            return XCTFail("refused")
+        }
+        let results = try XCTUnwrap(PartnerState.readBinaryResults(bytes))
+        XCTAssertEqual(results.map(\.outcome), ["published", "discarded", "published", "duplicate", "published"])
+        XCTAssertEqual(results[1].reason, "THW may not publish to florian/partners/DRK/a")
+        XCTAssertEqual(queue(thw).filter { !$0.contains("/errors@") },
+                       ["florian/partners/THW/a@1=1", "florian/partners/THW/b@2=\u{0}\u{FFFD}\n", "florian/partners/THW/c@1="])
+        XCTAssertEqual(state.sessions[thw]?.queue.first { $0.topic == "florian/partners/THW/b" }?.payload, Data([0, 255, 10]), "payload bytes as sent")
+        XCTAssertEqual(state.retained["florian/partners/THW/a"]?.payload, Data("1".utf8))
+        // Every truncation, a bad count, bad flags and trailing bytes are refused; nothing applied.
+        let before = state
+        for cut in 0..<payload.count {
+            now += 1
+            if case .success = state.apply(type: "mqtt.publish.batch", sender: "node:n", timestamp: now, payload: Array(payload[..<cut]), check: noCheck, effects: &effects) {
+                XCTFail("a batch cut at \(cut) was applied")
+            }
+        }
+        for bad in [[1, 0], [1, 0x81, 0x02] + Array(repeating: 0, count: 8), [1, 1, 0x80, 3, 0x54, 0x48, 0x57, 1, 0x61, 0, 0], payload + [0]] as [[UInt8]] {
+            now += 1
+            if case .success = state.apply(type: "mqtt.publish.batch", sender: "node:n", timestamp: now, payload: bad, check: noCheck, effects: &effects) {
+                XCTFail("\(bad) was applied")
+            }
+        }
+        XCTAssertEqual(state.sessions, before.sessions)
+        XCTAssertEqual(state.retained, before.retained)
+    }
+
     /// A node that died (or restarted) ends the sessions it held like broken connections: wills
     /// published, clean sessions removed, persistent ones kept offline; its connections kicked.
     /// A restarted node keeps what its new instance already holds; other nodes' sessions stay.
