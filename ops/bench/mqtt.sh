@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # MQTT peer benchmark (issue 9): QoS 1 publishes of 256 bytes at 1 and 64 in flight, the same
 # Python client (ops/bench/mqtt_bench.py, paho-mqtt 2.x), over TLS 1.3 with client certificates,
-# in one run against
+# in one run against (and, first, 50 connections one after another: TCP connect → CONNACK)
 #   (a) Florian: `florian demo`'s 3-node cluster (replicated, fsynced), node 1's mqtt listener,
 #   (b) Debian's mosquitto (one process, no persistence),
 #   (c) NATS's MQTT endpoint on a 3-node JetStream cluster (R3, file storage).
@@ -38,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP
 
-bench() { python3 -u "$here/mqtt_bench.py" --seconds "$seconds" --payload 256 --cafile "$pki/ca.crt" \
+bench() { python3 -u "$here/mqtt_bench.py" --seconds "$seconds" --payload 256 --connects 50 --cafile "$pki/ca.crt" \
             --cert "$pki/partner-thw.crt" --key "$pki/partner-thw.key" "$@" | tee -a "$work/results"; }
 
 # (a) Florian.

@@ -8,6 +8,10 @@ paho-mqtt 2.x — the same client for every server `ops/bench/mqtt.sh` compares.
 For each --inflight N (default 1 and 64): publishes `--payload`-byte messages at QoS 1 for
 `--seconds`, keeping N unacknowledged, and prints one line:
   inflight N: M msg/s, p50 X ms, p99 Y ms (publish → PUBACK), K acked
+With --connects N (before the publishes): N connections one after another, each timed from the
+TCP connect to the CONNACK (TLS handshake with client certificate included), closed by
+DISCONNECT; prints
+  connect: N connections, p50 X ms, p99 Y ms (TCP connect → CONNACK)
 """
 import argparse, signal, ssl, sys, threading, time
 import paho.mqtt.client as mqtt
@@ -23,11 +27,38 @@ ap.add_argument("--seconds", type=float, default=10)
 ap.add_argument("--payload", type=int, default=256)
 ap.add_argument("--inflight", type=int, action="append")
 ap.add_argument("--label", default="")
+ap.add_argument("--connects", type=int, default=0)
 a = ap.parse_args()
 # SIGTERM ends the current run early, still printing its line (a background load for `florian
 # bench alarm`).
 stopping = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+
+
+def percentile(sorted_values, q):
+    n = len(sorted_values)
+    return sorted_values[min(n - 1, max(0, int(n * q + 0.999999) - 1))] * 1000 if n else float("nan")
+
+
+def connects(count):
+    times = []
+    for k in range(count):
+        done = threading.Event()
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-connect-%d-%d" % (k, time.time_ns() % 10**9),
+                        clean_session=True, protocol=mqtt.MQTTv311)
+        c.tls_set(ca_certs=a.cafile, certfile=a.cert, keyfile=a.key, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        c.on_connect = lambda client, userdata, flags, reason_code, properties: done.set() if not reason_code.is_failure else None
+        t0 = time.perf_counter()
+        c.connect(a.host, a.port, keepalive=30)
+        c.loop_start()
+        if not done.wait(10):
+            sys.exit("%sno CONNACK within 10 s" % a.label)
+        times.append(time.perf_counter() - t0)
+        c.disconnect()
+        c.loop_stop()
+    times.sort()
+    print("%sconnect: %d connections, p50 %.2f ms, p99 %.2f ms (TCP connect → CONNACK)"
+          % (a.label, count, percentile(times, 0.5), percentile(times, 0.99)), flush=True)
 
 
 def run(inflight):
@@ -85,5 +116,7 @@ def run(inflight):
           % (a.label, inflight, n / elapsed, p(0.5), p(0.99), n), flush=True)
 
 
+if a.connects:
+    connects(a.connects)
 for n in (a.inflight or [1, 64]):
     run(n)
