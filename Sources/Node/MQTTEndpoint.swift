@@ -217,9 +217,31 @@ final class MQTTEndpoint {
         command("mqtt.publish.batch", PartnerState.binaryBatch(batch.map(\.payload))) { [weak self] bytes in
             guard let self else { return }
             // Every publish of a committed batch is acknowledged (a discarded one too, MQTT-3.3.5-2).
-            let ok = bytes.flatMap { PartnerState.readBinaryResults($0) }.map { $0.count == batch.count } ?? false
-            for p in batch { self.finish(p.link, p.then, ok ? [] : nil) }
+            let results = bytes.flatMap { PartnerState.readBinaryResults($0) }
+            let ok = results?.count == batch.count
+            for (k, p) in batch.enumerated() {
+                if ok, let r = results?[k], r.outcome == "discarded" { self.logDiscarded(p.payload, p.link, r.reason ?? "") }
+                self.finish(p.link, p.then, ok ? [] : nil)
+            }
         }
+    }
+
+    /// Discarded publishes are logged (and reported on the organisation's errors topic by the
+    /// state): at most 20 lines a minute per organisation, then how many more there were.
+    private var discardLog: [String: (minute: UInt64, lines: Int, suppressed: Int)] = [:]
+
+    private func logDiscarded(_ item: [UInt8], _ link: Link, _ reason: String) {
+        let org = link.logic.org, minute = EventLoop.now() / 60_000_000_000
+        var d = discardLog[org] ?? (minute, 0, 0)
+        if d.minute != minute {
+            if d.suppressed > 0 { log("partner \(org): \(d.suppressed) more discarded publishes not logged in the last minute") }
+            d = (minute, 0, 0)
+        }
+        defer { discardLog[org] = d }
+        guard d.lines < 20 else { d.suppressed += 1; return }
+        d.lines += 1
+        let topic = (try? PartnerState.readBinaryBatch(PartnerState.binaryBatch([item])))?.first?.topic ?? "?"
+        log("partner \(link.logic.session ?? org) (\(link.logic.identity)): PUBLISH to \(topic.prefix(200)) discarded: \(reason.prefix(300))")
     }
 
     /// The connection's answer once its command is committed (`bytes`: the result) or failed.

@@ -38,7 +38,7 @@ extension PartnerState {
         return w.bytes
     }
 
-    static func readBinaryBatch(_ bytes: [UInt8]) throws(Failure) -> [Publish] {
+    public static func readBinaryBatch(_ bytes: [UInt8]) throws(Failure) -> [Publish] {
         var r = ByteReader(bytes)
         do {
             guard try r.readUInt8() == binaryTag else { throw Failure.invalid("batch: unknown format") }

@@ -96,6 +96,9 @@ final class PartnerMQTTTests: XCTestCase {
         s.waitUntilExit()
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         XCTAssertTrue(text.contains("THW may not publish to florian/alerts/E-000001"), text)
+        // And the node that took the PUBLISH logged it, with the partner's certificate identity.
+        let log = (try? String(contentsOf: dir.appendingPathComponent("node1.log"), encoding: .utf8)) ?? ""
+        XCTAssertTrue(log.contains("PUBLISH to florian/alerts/E-000001 discarded: THW may not publish to florian/alerts/E-000001"), log.suffix(2_000).description)
     }
 
     func testAWillIsPublishedWhenAConnectionBreaks() throws {

@@ -47,8 +47,8 @@ final class ConsoleCommandTests: XCTestCase {
             XCTAssertEqual(ConsoleCommand.Verb.named(v.german), v)
             XCTAssertEqual(ConsoleCommand.Verb.named(v.rawValue.uppercased()), v)
         }
-        // Only commands that alarm ask for confirmation.
-        XCTAssertEqual(Set(ConsoleCommand.Verb.allCases.filter(\.needsConfirmation)), [.alarm, .test, .realarm])
+        // Only commands that alarm, or tell the partners, ask for confirmation.
+        XCTAssertEqual(Set(ConsoleCommand.Verb.allCases.filter(\.needsConfirmation)), [.alarm, .test, .realarm, .cap])
     }
 
     /// The cluster's English refusals and event details, said in German; unknown texts unchanged.
