@@ -197,7 +197,7 @@ final class MQTTEndpoint {
     }
 
     private func submit(_ type: String, _ payload: [UInt8], _ link: Link, _ then: MQTTConnectionLogic.Continuation) {
-        // Publishes that arrive in one turn of the loop (from any connection, each connection's in
+        // Publishes and acknowledgements that arrive in one turn of the loop (from any connection, each connection's in
         // order) go into the log as one command: one commit for many, the way they queue anyway.
         if type == MQTTConnectionLogic.batchItem {
             if publishes.isEmpty { _ = loop.schedule(after: 0) { [weak self] in self?.flushPublishes() } }
@@ -214,7 +214,7 @@ final class MQTTEndpoint {
         let batch = publishes
         publishes = []
         guard !batch.isEmpty else { return }
-        command("mqtt.publish.batch", PartnerState.binaryBatch(batch.map(\.payload))) { [weak self] bytes in
+        command("mqtt.batch", PartnerState.binaryBatch(batch.map(\.payload))) { [weak self] bytes in
             guard let self else { return }
             // Every publish of a committed batch is acknowledged (a discarded one too, MQTT-3.3.5-2).
             let results = bytes.flatMap { PartnerState.readBinaryResults($0) }
@@ -240,7 +240,8 @@ final class MQTTEndpoint {
         defer { discardLog[org] = d }
         guard d.lines < 20 else { d.suppressed += 1; return }
         d.lines += 1
-        let topic = (try? PartnerState.readBinaryBatch(PartnerState.binaryBatch([item])))?.first?.topic ?? "?"
+        var topic = "?"
+        if case .publish(let p)? = (try? PartnerState.readBinaryBatch(PartnerState.binaryBatch([item])))?.first { topic = p.topic }
         log("partner \(link.logic.session ?? org) (\(link.logic.identity)): PUBLISH to \(topic.prefix(200)) discarded: \(reason.prefix(300))")
     }
 

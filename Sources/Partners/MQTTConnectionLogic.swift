@@ -109,8 +109,9 @@ public struct MQTTConnectionLogic: Sendable {
         return [.submit(type: "mqtt.connect", payload: PartnerState.json(command), then: .connack(clientID: client))]
     }
 
-    /// The submit type of a PUBLISH: its payload is one item of a binary `mqtt.publish.batch`.
-    public static let batchItem = "mqtt.publish.item"
+    /// The submit type of a PUBLISH or an acknowledgement: its payload is one item of a binary
+    /// `mqtt.batch` (PartnerBatch.swift), which the node gathers per turn of its loop.
+    public static let batchItem = "mqtt.batch.item"
 
     private mutating func handle(_ packet: Packet) -> [Action] {
         guard let session else { return close("no session") }
@@ -124,16 +125,15 @@ public struct MQTTConnectionLogic: Sendable {
             case .atLeastOnce: .puback(p.packetID ?? 0)
             case .exactlyOnce: .pubrec(p.packetID ?? 0)
             }
-            // One item of a binary `mqtt.publish.batch` (the node gathers the items of a loop turn).
             return [.submit(type: Self.batchItem, payload: PartnerState.binaryItem(command), then: then)]
         case .pubrel(let id):
-            return [.submit(type: "mqtt.ack", payload: PartnerState.json(PartnerState.Ack(session: session, packetID: id, kind: .pubrel)), then: .pubcomp(id))]
+            return [.submit(type: Self.batchItem, payload: PartnerState.binaryItem(PartnerState.Ack(session: session, packetID: id, kind: .pubrel)), then: .pubcomp(id))]
         case .puback(let id):
-            return [.submit(type: "mqtt.ack", payload: PartnerState.json(PartnerState.Ack(session: session, packetID: id, kind: .puback)), then: .none)]
+            return [.submit(type: Self.batchItem, payload: PartnerState.binaryItem(PartnerState.Ack(session: session, packetID: id, kind: .puback)), then: .none)]
         case .pubrec(let id):
-            return [.submit(type: "mqtt.ack", payload: PartnerState.json(PartnerState.Ack(session: session, packetID: id, kind: .pubrec)), then: .pubrel(id))]
+            return [.submit(type: Self.batchItem, payload: PartnerState.binaryItem(PartnerState.Ack(session: session, packetID: id, kind: .pubrec)), then: .pubrel(id))]
         case .pubcomp(let id):
-            return [.submit(type: "mqtt.ack", payload: PartnerState.json(PartnerState.Ack(session: session, packetID: id, kind: .pubcomp)), then: .none)]
+            return [.submit(type: Self.batchItem, payload: PartnerState.binaryItem(PartnerState.Ack(session: session, packetID: id, kind: .pubcomp)), then: .none)]
         case let .subscribe(id, filters):
             let command = PartnerState.Subscribe(session: session, epoch: epoch, filters: filters.map { .init(filter: $0.filter, qos: $0.qos) })
             return [.submit(type: "mqtt.subscribe", payload: PartnerState.json(command), then: .suback(id))]

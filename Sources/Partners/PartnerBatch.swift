@@ -1,17 +1,37 @@
 import Foundation
 import Wire
 
-/// `mqtt.publish.batch` in binary, the way nodes send it: on the hot path of every PUBLISH,
-/// JSON (with base64 payloads) cost more than everything else between the socket and the log.
+/// `mqtt.batch` in binary, the way nodes send what their connections did in one turn of the
+/// loop: on the hot path of every PUBLISH and every acknowledgement, JSON (with base64 payloads)
+/// cost more than everything else between the socket and the log, and one command per PUBACK
+/// more still. (`mqtt.publish.batch` is the same; its JSON form `{"publishes": […]}` is read too
+/// and answered in JSON.)
 ///
-/// Payload: `0x01`, a varint count (1…`maxBatch`), then per publish one flags byte (bit 0: a
-/// session follows, bit 1: retain, bit 2: a packet id follows, bits 3–4: QoS), [session], org,
-/// topic, payload — each a varint length and its bytes — and [the packet id, 2 bytes big-endian].
-/// The result: `0x01`, a varint count, then per publish its outcome (0 published, 1 duplicate,
-/// 2 discarded), a varint of deliveries and, when discarded, the reason (varint length, UTF-8).
-/// The JSON form `{"publishes": […]}` is accepted as well and answered in JSON.
+/// Payload: `0x01`, a varint count (1…`maxBatch`), then the items in arrival order. A publish:
+/// one flags byte (bit 0: a session follows, bit 1: retain, bit 2: a packet id follows, bits
+/// 3–4: QoS), [session], org, topic, payload — each a varint length and its bytes — and [the
+/// packet id, 2 bytes big-endian]. An acknowledgement: `0x80 | kind` (0 PUBACK, 1 PUBREC,
+/// 2 PUBCOMP, 3 PUBREL), the session, the packet id. The result: `0x01`, a varint count, then per
+/// item its outcome (0 published, 1 duplicate, 2 discarded, 3 acknowledged), a varint of
+/// deliveries and, when discarded, the reason (varint length, UTF-8).
 extension PartnerState {
     public static let binaryTag: UInt8 = 0x01
+
+    public enum BatchItem: Equatable, Sendable {
+        case publish(Publish)
+        case ack(Ack)
+    }
+
+    static let ackKinds: [Ack.Kind] = [.puback, .pubrec, .pubcomp, .pubrel]
+
+    /// One acknowledgement of a binary batch.
+    public static func binaryItem(_ a: Ack) -> [UInt8] {
+        var w = ByteWriter(capacity: a.session.utf8.count + 8)
+        w.writeUInt8(0x80 | UInt8(ackKinds.firstIndex(of: a.kind)!))
+        w.writeLengthPrefixed(a.session)
+        w.writeUInt16(a.packetID)
+        return w.bytes
+    }
 
     /// One publish of a binary batch.
     public static func binaryItem(_ p: Publish) -> [UInt8] {
@@ -38,16 +58,23 @@ extension PartnerState {
         return w.bytes
     }
 
-    public static func readBinaryBatch(_ bytes: [UInt8]) throws(Failure) -> [Publish] {
+    public static func readBinaryBatch(_ bytes: [UInt8]) throws(Failure) -> [BatchItem] {
         var r = ByteReader(bytes)
         do {
             guard try r.readUInt8() == binaryTag else { throw Failure.invalid("batch: unknown format") }
             let count = try r.readVarint()
             guard (1...UInt64(maxBatch)).contains(count) else { throw Failure.invalid("a batch holds 1…\(maxBatch) publishes") }
-            var out: [Publish] = []
+            var out: [BatchItem] = []
             out.reserveCapacity(Int(count))
             for _ in 0..<count {
                 let flags = try r.readUInt8()
+                if flags & 0x80 != 0 {
+                    guard flags & 0x7C == 0 else { throw Failure.invalid("batch: bad item \(flags)") }
+                    let session = try r.readLengthPrefixedString(limit: 1_024)
+                    let id = UInt16(try r.readUInt8()) << 8 | UInt16(try r.readUInt8())
+                    out.append(.ack(Ack(session: session, packetID: id, kind: ackKinds[Int(flags & 3)])))
+                    continue
+                }
                 guard flags & ~0x1F == 0, let qos = QoS(rawValue: (flags >> 3) & 3) else { throw Failure.invalid("batch: bad flags \(flags)") }
                 let session = flags & 1 != 0 ? try r.readLengthPrefixedString(limit: 1_024) : nil
                 let org = try r.readLengthPrefixedString(limit: 64)
@@ -55,7 +82,7 @@ extension PartnerState {
                 let payload = try r.readLengthPrefixed(limit: 1 << 20)
                 var packetID: UInt16?
                 if flags & 4 != 0 { packetID = UInt16(try r.readUInt8()) << 8 | UInt16(try r.readUInt8()) }
-                out.append(Publish(session: session, org: org, topic: topic, payload: Data(payload), qos: qos, retain: flags & 2 != 0, packetID: packetID))
+                out.append(.publish(Publish(session: session, org: org, topic: topic, payload: Data(payload), qos: qos, retain: flags & 2 != 0, packetID: packetID)))
             }
             try r.finish()
             return out
@@ -71,7 +98,7 @@ extension PartnerState {
         w.writeUInt8(binaryTag)
         w.writeVarint(UInt64(results.count))
         for r in results {
-            let code: UInt8 = switch r.outcome { case "published": 0; case "duplicate": 1; default: 2 }
+            let code: UInt8 = switch r.outcome { case "published": 0; case "duplicate": 1; case "acknowledged": 3; default: 2 }
             w.writeUInt8(code)
             w.writeVarint(UInt64(max(0, r.deliveries)))
             if code == 2 { w.writeLengthPrefixed(r.reason ?? "") }
@@ -85,10 +112,10 @@ extension PartnerState {
         guard (try? r.readUInt8()) == binaryTag, let count = try? r.readVarint(), count <= UInt64(maxBatch) else { return nil }
         var out: [PublishResult] = []
         for _ in 0..<count {
-            guard let code = try? r.readUInt8(), code <= 2, let deliveries = try? r.readVarint() else { return nil }
+            guard let code = try? r.readUInt8(), code <= 3, let deliveries = try? r.readVarint() else { return nil }
             var reason: String?
             if code == 2 { guard let s = try? r.readLengthPrefixedString(limit: 1 << 16) else { return nil }; reason = s }
-            out.append(PublishResult(outcome: ["published", "duplicate", "discarded"][Int(code)], reason: reason, deliveries: Int(deliveries)))
+            out.append(PublishResult(outcome: ["published", "duplicate", "discarded", "acknowledged"][Int(code)], reason: reason, deliveries: Int(deliveries)))
         }
         return r.isAtEnd ? out : nil
     }

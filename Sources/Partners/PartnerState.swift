@@ -157,6 +157,7 @@ public struct PartnerState: Codable, Equatable, Sendable {
         public var session: String
         public var packetID: UInt16
         public var kind: Kind
+        public init(session: String, packetID: UInt16, kind: Kind) { self.session = session; self.packetID = packetID; self.kind = kind }
     }
 
     public enum Failure: Error, Equatable, Sendable, CustomStringConvertible {
@@ -174,7 +175,7 @@ public struct PartnerState: Codable, Equatable, Sendable {
     public static let types: [String: Set<String>] = [
         "mqtt.rights.apply": ["operator"], "mqtt.connect": ["node"], "mqtt.disconnect": ["node"], "mqtt.lost": ["node"],
         "mqtt.subscribe": ["node"], "mqtt.unsubscribe": ["node"], "mqtt.publish": ["node", "operator"], "mqtt.ack": ["node"],
-        "mqtt.publish.batch": ["node"], "mqtt.node.lost": ["node"],
+        "mqtt.publish.batch": ["node"], "mqtt.batch": ["node"], "mqtt.node.lost": ["node"],
     ]
 
     /// A node's connections are gone: it has been silent too long (sent by the leader) or it
@@ -234,11 +235,19 @@ public struct PartnerState: Codable, Equatable, Sendable {
                 var p = try decode(Publish.self, payload)
                 if role == "operator" { p.session = nil; p.org = Self.controlRoomOrg }
                 return .success(Self.json(publish(p, check: check, effects: &effects)))
-            case "mqtt.publish.batch":
-                // Binary as nodes send it (PartnerBatch.swift), or JSON.
+            case "mqtt.batch", "mqtt.publish.batch":
+                // Binary as nodes send it (PartnerBatch.swift): publishes and acknowledgements in
+                // the order they arrived; or publishes in JSON.
                 if payload.first == Self.binaryTag {
                     let items = try Self.readBinaryBatch(payload)
-                    return .success(Self.binaryResults(items.map { publish($0, check: check, effects: &effects) }))
+                    return .success(Self.binaryResults(items.map { item in
+                        switch item {
+                        case .publish(let p): return publish(p, check: check, effects: &effects)
+                        case .ack(let a):
+                            ack(a)
+                            return PublishResult(outcome: "acknowledged", reason: nil, deliveries: 0)
+                        }
+                    }))
                 }
                 let b = try decode(Batch.self, payload)
                 guard !b.publishes.isEmpty, b.publishes.count <= Self.maxBatch else { throw .invalid("a batch holds 1…\(Self.maxBatch) publishes") }
@@ -337,7 +346,7 @@ public struct PartnerState: Codable, Equatable, Sendable {
             for topic in retained.keys.sorted() where MQTTPacket.matches(filter: f.filter, topic: topic) && PartnerRights.mayReceive(org, topic: topic) {
                 let m = retained[topic]!
                 let q = min(m.qos, f.qos)
-                if q == .atMostOnce { now.append(Message(topic: topic, payload: m.payload, qos: .atMostOnce)) } else { enqueue(&s, m, qos: q, retain: true) }
+                if q == .atMostOnce { now.append(Message(topic: topic, payload: m.payload, qos: .atMostOnce)) } else { Self.enqueue(&s, m, qos: q, retain: true) }
             }
         }
         s.subscriptions.sort { $0.filter < $1.filter }
@@ -355,11 +364,10 @@ public struct PartnerState: Codable, Equatable, Sendable {
             return PublishResult(outcome: "discarded", reason: reason, deliveries: 0)
         }
         if let key = p.session, let id = p.packetID, p.qos == .exactlyOnce {
-            guard var s = sessions[key] else { return PublishResult(outcome: "discarded", reason: "no session \(key)", deliveries: 0) }
+            guard let s = sessions[key] else { return PublishResult(outcome: "discarded", reason: "no session \(key)", deliveries: 0) }
             if s.incoming.contains(id) { return PublishResult(outcome: "duplicate", reason: nil, deliveries: 0) }
-            s.incoming.append(id)
-            s.incoming.sort()
-            sessions[key] = s
+            sessions[key]!.incoming.append(id)
+            sessions[key]!.incoming.sort()
         }
         do { try MQTTPacket.checkTopicName(p.topic) } catch { return discard(error.reason) }
         if p.org != Self.controlRoomOrg {
@@ -382,41 +390,43 @@ public struct PartnerState: Codable, Equatable, Sendable {
     private mutating func fanOut(_ m: Message, effects: inout Effects) -> Int {
         var n = 0
         for key in sessions.keys.sorted() {
-            guard var s = sessions[key], let org = organisation(s.org), PartnerRights.mayReceive(org, topic: m.topic),
+            guard let s = sessions[key], let org = organisation(s.org), PartnerRights.mayReceive(org, topic: m.topic),
                   let best = s.subscriptions.filter({ MQTTPacket.matches(filter: $0.filter, topic: m.topic) }).map(\.qos).max() else { continue }
             let q = min(best, m.qos)
             n += 1
             guard q > .atMostOnce else { continue }
-            enqueue(&s, m, qos: q, retain: false)
-            sessions[key] = s
+            // In place: a copy of the session would copy its queue for every message.
+            Self.enqueue(&sessions[key]!, m, qos: q, retain: false)
         }
         effects.messages.append(m)
         return n
     }
 
-    private mutating func enqueue(_ s: inout Session, _ m: Message, qos: QoS, retain: Bool) {
+    private static func enqueue(_ s: inout Session, _ m: Message, qos: QoS, retain: Bool) {
         if s.queue.count >= Self.maxQueue {
             s.queue.removeFirst()
             s.dropped += 1
         }
         // A packet id not in use by the queue (4.3.2: reusable once acknowledged).
         var id = s.nextPacketID
-        let used = Set(s.queue.map(\.packetID))
-        while used.contains(id) { id = id == UInt16.max ? 1 : id + 1 }
+        while s.queue.contains(where: { $0.packetID == id }) { id = id == UInt16.max ? 1 : id + 1 }
         s.nextPacketID = id == UInt16.max ? 1 : id + 1
         s.queue.append(Queued(seq: s.nextSeq, packetID: id, topic: m.topic, payload: m.payload, qos: qos, retain: retain, released: false))
         s.nextSeq += 1
     }
 
-    private mutating func ack(_ a: Ack) {
-        guard var s = sessions[a.session] else { return }
+    mutating func ack(_ a: Ack) {
+        guard sessions[a.session] != nil else { return }
+        // In place (no copy of the queue per acknowledgement).
         switch a.kind {
-        case .puback: s.queue.removeAll { $0.packetID == a.packetID && $0.qos == .atLeastOnce }
-        case .pubrec: if let i = s.queue.firstIndex(where: { $0.packetID == a.packetID && $0.qos == .exactlyOnce }) { s.queue[i].released = true }
-        case .pubcomp: s.queue.removeAll { $0.packetID == a.packetID && $0.qos == .exactlyOnce && $0.released }
-        case .pubrel: s.incoming.removeAll { $0 == a.packetID }
+        case .puback: sessions[a.session]!.queue.removeAll { $0.packetID == a.packetID && $0.qos == .atLeastOnce }
+        case .pubrec:
+            if let i = sessions[a.session]!.queue.firstIndex(where: { $0.packetID == a.packetID && $0.qos == .exactlyOnce }) {
+                sessions[a.session]!.queue[i].released = true
+            }
+        case .pubcomp: sessions[a.session]!.queue.removeAll { $0.packetID == a.packetID && $0.qos == .exactlyOnce && $0.released }
+        case .pubrel: sessions[a.session]!.incoming.removeAll { $0 == a.packetID }
         }
-        sessions[a.session] = s
     }
 
     /// The QoS a session gets `topic` at (nil: not subscribed or not allowed) — for the node's

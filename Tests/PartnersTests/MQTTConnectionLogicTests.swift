@@ -33,7 +33,7 @@ final class MQTTConnectionLogicTests: XCTestCase {
                 var e = PartnerState.Effects()
                 // A PUBLISH's item goes into the log in a batch, as the node sends it.
                 let item = type == MQTTConnectionLogic.batchItem
-                let r = state.apply(type: item ? "mqtt.publish.batch" : type, sender: "node:n1", timestamp: now,
+                let r = state.apply(type: item ? "mqtt.batch" : type, sender: "node:n1", timestamp: now,
                                     payload: item ? PartnerState.binaryBatch([payload]) : payload, check: { _, _ in nil }, effects: &e)
                 live += e.messages
                 if case .success(let bytes) = r { todo += c.committed(then, result: bytes) } else { todo += c.committed(then, result: nil) }

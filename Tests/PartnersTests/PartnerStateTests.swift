@@ -146,7 +146,8 @@ final class PartnerStateTests: XCTestCase {
         XCTAssertNotEqual(drk, thw)
     }
 
-    /// The binary batch nodes send: the same outcomes as JSON, and hostile bytes refused.
+    /// The binary batch nodes send: publishes with the same outcomes as JSON, acknowledgements in
+    /// the same batch, and hostile bytes refused.
     func testABinaryBatchIsAppliedLikeTheJSONOne() throws {
         let (thw, e, _, _) = try connect("THW", "lage-1")
         _ = try subscribe(thw, e, [("florian/partners/THW/#", .exactlyOnce)])
@@ -159,7 +160,7 @@ final class PartnerStateTests: XCTestCase {
         ]
         let payload = PartnerState.binaryBatch(items.map(PartnerState.binaryItem))
         now += 10
-        guard case .success(let bytes) = state.apply(type: "mqtt.publish.batch", sender: "node:n", timestamp: now, payload: payload, check: noCheck, effects: &effects) else {
+        guard case .success(let bytes) = state.apply(type: "mqtt.batch", sender: "node:n", timestamp: now, payload: payload, check: noCheck, effects: &effects) else {
             return XCTFail("refused")
         }
         let results = try XCTUnwrap(PartnerState.readBinaryResults(bytes))
@@ -169,15 +170,30 @@ final class PartnerStateTests: XCTestCase {
                        ["florian/partners/THW/a@1=1", "florian/partners/THW/b@2=\u{0}\u{FFFD}\n", "florian/partners/THW/c@1="])
         XCTAssertEqual(state.sessions[thw]?.queue.first { $0.topic == "florian/partners/THW/b" }?.payload, Data([0, 255, 10]), "payload bytes as sent")
         XCTAssertEqual(state.retained["florian/partners/THW/a"]?.payload, Data("1".utf8))
+        // Acknowledge everything queued in one batch: PUBACK for QoS 1, PUBREC then PUBCOMP for QoS 2.
+        let queued = try XCTUnwrap(state.sessions[thw]?.queue)
+        XCTAssertEqual(queued.count, 4, "a, b, c and the report on the errors topic")
+        let acks = queued.flatMap { q -> [PartnerState.Ack] in
+            q.qos == .exactlyOnce ? [.init(session: thw, packetID: q.packetID, kind: .pubrec), .init(session: thw, packetID: q.packetID, kind: .pubcomp)]
+                                  : [.init(session: thw, packetID: q.packetID, kind: .puback)]
+        }
+        let ackBatch = PartnerState.binaryBatch(acks.map(PartnerState.binaryItem) + [PartnerState.binaryItem(.init(session: thw, packetID: 65_535, kind: .pubrel))])
+        guard case .success(let ackBytes) = state.apply(type: "mqtt.batch", sender: "node:n", timestamp: now + 1, payload: ackBatch, check: noCheck, effects: &effects) else {
+            return XCTFail("acks refused")
+        }
+        XCTAssertEqual(PartnerState.readBinaryResults(ackBytes)?.map(\.outcome), Array(repeating: "acknowledged", count: acks.count + 1))
+        XCTAssertEqual(state.sessions[thw]?.queue, [])
+        XCTAssertEqual(state.sessions[thw]?.incoming, [], "PUBREL released the QoS 2 packet id")
         // Every truncation, a bad count, bad flags and trailing bytes are refused; nothing applied.
         let before = state
         for cut in 0..<payload.count {
             now += 1
-            if case .success = state.apply(type: "mqtt.publish.batch", sender: "node:n", timestamp: now, payload: Array(payload[..<cut]), check: noCheck, effects: &effects) {
+            if case .success = state.apply(type: "mqtt.batch", sender: "node:n", timestamp: now, payload: Array(payload[..<cut]), check: noCheck, effects: &effects) {
                 XCTFail("a batch cut at \(cut) was applied")
             }
         }
-        for bad in [[1, 0], [1, 0x81, 0x02] + Array(repeating: 0, count: 8), [1, 1, 0x80, 3, 0x54, 0x48, 0x57, 1, 0x61, 0, 0], payload + [0]] as [[UInt8]] {
+        for bad in [[1, 0], [1, 0x81, 0x02] + Array(repeating: 0, count: 8), [1, 1, 0x60, 3, 0x54, 0x48, 0x57, 1, 0x61, 0, 0],
+                    [1, 1, 0x84, 1, 0x61, 0, 1], [1, 1, 0x80, 1, 0x61, 0], payload + [0]] as [[UInt8]] {
             now += 1
             if case .success = state.apply(type: "mqtt.publish.batch", sender: "node:n", timestamp: now, payload: bad, check: noCheck, effects: &effects) {
                 XCTFail("\(bad) was applied")
