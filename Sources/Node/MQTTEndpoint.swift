@@ -16,6 +16,8 @@ final class MQTTEndpoint {
     /// A packet may not exceed this: a 512 KiB payload still fits a command envelope (1 MiB)
     /// once it is base64 in the publish command.
     static let maxPacket = 600 << 10
+    /// A packet whose first bytes arrived must be complete within this (checked every second).
+    static let incompleteLimit: UInt64 = 20_000_000_000
     static let acceptedRoles: Set<Secure.Role> = [.partner]
 
     private unowned let node: NodeServer
@@ -40,7 +42,11 @@ final class MQTTEndpoint {
         self.node = node
         self.loop = loop
         instance = "\(node.config.me.name)@\(String(boot, radix: 16))"
-        server = try TLSServer(loop: loop, context: context, host: endpoint.host, port: endpoint.port,
+        // Idle connections are MQTT's business (keep alive, up to 65 535 s × 1.5; none with keep
+        // alive 0), not a transport timeout's; an unfinished packet is not (`incompleteLimit`).
+        var limits = TLSLimits()
+        limits.idleTimeout = .seconds(65_535 * 3 / 2 + 60)
+        server = try TLSServer(loop: loop, context: context, host: endpoint.host, port: endpoint.port, limits: limits,
                                splitter: { bytes in try MQTTPacket.frame(in: bytes, limit: Self.maxPacket)?.total }, log: log) { [unowned self] c in
             self.accept(c)
         }
@@ -114,6 +120,7 @@ final class MQTTEndpoint {
         var logic: MQTTConnectionLogic
         var lastPacket = EventLoop.now()
         var keepAliveTimer: UInt64?
+        var incompleteSince: UInt64?
 
         init(endpoint: MQTTEndpoint, connection: FrameConnection, logic: MQTTConnectionLogic) {
             self.endpoint = endpoint
@@ -302,7 +309,18 @@ final class MQTTEndpoint {
     private func sweep() {
         sweepTimer = loop.schedule(after: 1_000_000_000) { [weak self] in
             guard let self else { return }
-            for link in self.links.values { self.deliver(link) }
+            let now = EventLoop.now()
+            for link in self.links.values {
+                self.deliver(link)
+                // Slow loris: a packet begun must be finished within `incompleteLimit`.
+                if link.connection.hasIncompletePacket {
+                    let since = link.incompleteSince ?? now
+                    link.incompleteSince = since
+                    if now - since > Self.incompleteLimit { link.connection.close(reason: "a packet left incomplete for \(Self.incompleteLimit / 1_000_000_000) s") }
+                } else {
+                    link.incompleteSince = nil
+                }
+            }
             self.declareLostNodes()
             self.sweep()
         }

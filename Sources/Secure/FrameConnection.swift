@@ -271,6 +271,13 @@ public final class FrameConnection: EventHandler {
         }
     }
 
+    /// Bytes have arrived that do not yet make a whole packet (with a splitter only): the
+    /// protocol above may close connections that leave one unfinished too long (slow loris).
+    public var hasIncompletePacket: Bool {
+        guard let split = splitter, packetsStart < packets.count else { return false }
+        return (try? split(packets[packetsStart...])) == .some(nil)
+    }
+
     private func deliverPackets(_ split: Splitter) {
         do {
             while !isClosed, !isCongested, !held, let n = try split(packets[packetsStart...]) {

@@ -256,6 +256,45 @@ final class PartnerMQTTTests: XCTestCase {
     /// malformed length, a reserved packet type, an oversize packet announced, random bytes, a
     /// second CONNECT — each connection is closed without an answer (or with CONNACK first for the
     /// second CONNECT), and the node keeps serving.
+    /// Slow loris: a connection that begins a packet and never finishes it is closed after
+    /// 20 s; one with keep alive 0 that simply says nothing stays open (the spec lets it) and is
+    /// answered when it speaks.
+    func testAnUnfinishedPacketClosesTheConnectionAQuietOneStays() throws {
+        let script = #"""
+import socket, ssl, sys, time
+port, pki = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(pki + "/ca.crt")
+ctx.load_cert_chain(pki + "/partner-thw.crt", pki + "/partner-thw.key")
+def connected(client):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="127.0.0.1")
+    s.settimeout(10)
+    # CONNECT, clean session, keep alive 0.
+    s.sendall(bytes([0x10, 12 + len(client), 0, 4]) + b"MQTT" + bytes([4, 2, 0, 0, 0, len(client)]) + client)
+    assert s.recv(4) == bytes([0x20, 2, 0, 0]), "no CONNACK"
+    return s
+slow, quiet = connected(b"loris"), connected(b"quiet")
+slow.sendall(bytes([0x30, 0x7F, 0, 5]) + b"flor")  # a PUBLISH of 127 bytes, 7 sent
+t0 = time.time()
+slow.settimeout(40)
+try:
+    got = slow.recv(100)
+except (ConnectionResetError, ssl.SSLError):
+    got = b""
+print("loris closed after %.0f s %s" % (time.time() - t0, got.hex()))
+quiet.sendall(bytes([0xC0, 0]))  # PINGREQ after %d s of silence
+print("quiet answered", quiet.recv(2).hex())
+"""#
+        let r = try run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script, port(2), dir.appendingPathComponent("pki").path], limit: 90)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 2, r.stdout + r.stderr)
+        let seconds = Int(lines.first?.split(separator: " ")[3] ?? "") ?? -1
+        XCTAssertTrue((19...24).contains(seconds), lines.first ?? "")
+        XCTAssertTrue(lines.first?.hasSuffix(" s ") == true, "closed without an answer: \(lines.first ?? "")")
+        XCTAssertEqual(lines.last, "quiet answered d000", "PINGRESP")
+    }
+
     func testHostileBytesCloseTheConnectionAndTheNodeKeepsServing() throws {
         let script = #"""
 import os, random, socket, ssl, sys
