@@ -117,13 +117,17 @@ final class PackedTransmissionTests: XCTestCase {
             var sent: [POCSAG.Page] = []
             var pcm: [UInt8] = []
             var now: UInt64 = 0
+            var sizes: [Int] = []
             while let t = s.next(now: now) {
-                XCTAssertGreaterThan(t.pages.count, 1, "packing: several pages per transmission")
+                sizes.append(t.pages.count)
                 sent += t.pages.map(\.page)
                 pcm += try POCSAG.transmission(t.pages.map(\.page), rate: rate) + [UInt8](repeating: 0, count: 2 * 2205)
                 now = t.end
             }
             XCTAssertEqual(sent.count, 40)
+            // Packing: several pages share a preamble; only the last transmission may carry the
+            // one page left over (the RICs and so the pages' lengths are random).
+            XCTAssertTrue(sizes.dropLast().allSatisfy { $0 > 1 }, "packing: several pages per transmission: \(sizes)")
             let decoded = try POCSAGTests.decode(pcm, rate: rate, mode: "alpha")
             let expected = sent.map { p -> POCSAGTests.Decoded in
                 if case .alphanumeric(let text) = p.content { return .init(ric: p.ric, function: p.function, text: text) }

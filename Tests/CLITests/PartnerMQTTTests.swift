@@ -32,6 +32,16 @@ final class PartnerMQTTTests: XCTestCase {
         super.tearDown()
     }
 
+    /// The start of the raw-TLS Python scripts: arguments PORT PKI-DIR, `ctx` with the THW partner certificate.
+    static let pythonTLS = #"""
+import os, random, socket, ssl, sys, time
+port, pki = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(pki + "/ca.crt")
+ctx.load_cert_chain(pki + "/partner-thw.crt", pki + "/partner-thw.key")
+
+"""#
+
     var dir: URL { Self.demo!.dir }
     func port(_ node: Int) -> String { String(Self.demo!.ports[node - 1]) }
     func tls(_ cert: String = "partner-thw") -> [String] {
@@ -252,20 +262,11 @@ final class PartnerMQTTTests: XCTestCase {
         XCTAssertTrue(r.stdout.hasSuffix("paho-check: all ok\n"), r.stdout + r.stderr)
     }
 
-    /// Hostile bytes over TLS with a valid partner certificate: a packet before CONNECT, a
-    /// malformed length, a reserved packet type, an oversize packet announced, random bytes, a
-    /// second CONNECT — each connection is closed without an answer (or with CONNACK first for the
-    /// second CONNECT), and the node keeps serving.
     /// Slow loris: a connection that begins a packet and never finishes it is closed after
     /// 20 s; one with keep alive 0 that simply says nothing stays open (the spec lets it) and is
     /// answered when it speaks.
     func testAnUnfinishedPacketClosesTheConnectionAQuietOneStays() throws {
-        let script = #"""
-import socket, ssl, sys, time
-port, pki = int(sys.argv[1]), sys.argv[2]
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.load_verify_locations(pki + "/ca.crt")
-ctx.load_cert_chain(pki + "/partner-thw.crt", pki + "/partner-thw.key")
+        let script = Self.pythonTLS + #"""
 def connected(client):
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="127.0.0.1")
     s.settimeout(10)
@@ -295,13 +296,12 @@ print("quiet answered", quiet.recv(2).hex())
         XCTAssertEqual(lines.last, "quiet answered d000", "PINGRESP")
     }
 
+    /// Hostile bytes over TLS with a valid partner certificate: a packet before CONNECT, a
+    /// malformed length, a reserved packet type, an oversize packet announced, random bytes, a
+    /// second CONNECT — each connection is closed without an answer (or with CONNACK first for the
+    /// second CONNECT), and the node keeps serving.
     func testHostileBytesCloseTheConnectionAndTheNodeKeepsServing() throws {
-        let script = #"""
-import os, random, socket, ssl, sys
-port, pki = int(sys.argv[1]), sys.argv[2]
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.load_verify_locations(pki + "/ca.crt")
-ctx.load_cert_chain(pki + "/partner-thw.crt", pki + "/partner-thw.key")
+        let script = Self.pythonTLS + #"""
 def attempt(name, data):
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="127.0.0.1")
     s.settimeout(5)
