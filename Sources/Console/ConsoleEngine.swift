@@ -235,7 +235,10 @@ public final class ConsoleEngine {
         let i = view.incident
         let alert: CAPAlert
         do {
-            alert = try IncidentAlert.make(incident: i, event: registry?.aao.first { $0.keyword == i.keyword }?.description,
+            // The AAO rule that applies here: the area's own, else the city-wide one.
+            let rules = registry?.aao.filter { $0.keyword == i.keyword } ?? []
+            let rule = rules.first { $0.areas?.contains(i.area) == true } ?? rules.first { $0.areas == nil }
+            alert = try IncidentAlert.make(incident: i, event: rule?.description,
                                            centre: registry?.areas.first { $0.id == i.area }?.centre, kind: kind,
                                            previous: previous, at: UInt64(Date().timeIntervalSince1970 * 1000))
         } catch { throw ConsoleFailure(kind: "refused", message: .refused(error.reason)) }

@@ -201,6 +201,7 @@ ctx.load_cert_chain(pki + "/partner-thw.crt", pki + "/partner-thw.key")
         }
         XCTAssertTrue(alerts[0].contains("<msgType>Alert</msgType>") && alerts[0].contains("<severity>Severe</severity>"), alerts[0])
         XCTAssertTrue(alerts[0].contains("<instruction>Fenster und Türen schließen</instruction>"), alerts[0])
+        XCTAssertTrue(alerts[0].contains("<event>Großbrand</event>"), alerts[0])
         XCTAssertTrue(alerts[1].contains("<msgType>Update</msgType>") && alerts[1].contains("<references>"), alerts[1])
         // A later subscriber gets the newest (retained); the Cancel references both.
         let retained = try subscribe(node: 3, "florian/alerts/\(incident)", qos: 1, count: 1)
@@ -211,6 +212,12 @@ ctx.load_cert_chain(pki + "/partner-thw.crt", pki + "/partner-thw.key")
         let last = try subscribe(node: 1, "florian/alerts/\(incident)", qos: 1, count: 1)
         XCTAssertTrue(last.stdout.contains("<msgType>Cancel</msgType>") && last.stdout.contains("<note>fire out</note>"), last.stdout)
         XCTAssertEqual(last.stdout.components(separatedBy: ",florian-\(incident)-").count - 1, 2, "references both earlier alerts: \(last.stdout)")
+        // The AAO rule of the incident's own area names the event (F2 in the Altstadt).
+        let altstadt = try ConsoleScriptTests.console(dir, ["--json", "--yes", "-c", "einsatz F2 Altstadt \"Römerberg 1\""])
+        let second = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(altstadt.stdout.utf8)) as? [String: Any])?["incident"] as? String)
+        XCTAssertEqual(try ConsoleScriptTests.console(dir, ["--yes", "-c", "warnung \(second) mittel \"Rauch\""]).status, 0)
+        let f2 = try subscribe(node: 1, "florian/alerts/\(second)", qos: 1, count: 1)
+        XCTAssertTrue(f2.stdout.contains("<event>Mittelbrand in enger Altstadtbebauung</event>"), f2.stdout)
         // An unknown incident is refused, nothing is published.
         let unknown = try ConsoleScriptTests.console(dir, ["--yes", "-c", "warnung E-999999 gering \"x\""])
         XCTAssertEqual(unknown.status, 1, unknown.stdout)
