@@ -18,6 +18,8 @@ public enum Message: Equatable, Sendable {
     /// What a CAP alert about to be sent is: its message type (Alert/Update/Cancel) and severity.
     case capSummary(incident: String, msgType: String, severity: String?)
     case capSent(incident: String, identifier: String, msgType: String, topic: String, sessions: Int)
+    case situationSummary(incident: String, units: Int)
+    case situationSent(incident: String, topic: String, sessions: Int)
     case orderCreated(order: String, units: [String])
     case acknowledged(order: String, unit: String)
     case statusSet(unit: String, code: Int)

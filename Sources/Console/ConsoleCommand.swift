@@ -20,6 +20,8 @@ public enum ConsoleCommand: Equatable, Sendable {
     case audit(incident: String)
     /// Sends the partner organisations a CAP 1.2 alert about the incident (or cancels it).
     case cap(incident: String, kind: IncidentAlert.Kind)
+    /// Publishes a situation report about the incident to the partners.
+    case situation(incident: String, text: String)
 
     public enum Place: Equatable, Sendable {
         case area(String)
@@ -28,7 +30,7 @@ public enum ConsoleCommand: Equatable, Sendable {
 
     /// The commands, each with its English and German word.
     public enum Verb: String, CaseIterable, Sendable {
-        case help, incident, test, propose, alarm, realarm, ack, status, close, show, incidents, units, lines, health, audit, cap
+        case help, incident, test, propose, alarm, realarm, ack, status, close, show, incidents, units, lines, health, audit, cap, sitrep
 
         public var german: String {
             switch self {
@@ -48,6 +50,7 @@ public enum ConsoleCommand: Equatable, Sendable {
             case .health: "zustand"
             case .audit: "protokoll"
             case .cap: "warnung"
+            case .sitrep: "lage"
             }
         }
 
@@ -60,7 +63,7 @@ public enum ConsoleCommand: Equatable, Sendable {
         }
 
         /// Changes the world (alarms someone, tells the partners): asks for confirmation unless `--yes`.
-        public var needsConfirmation: Bool { self == .alarm || self == .test || self == .realarm || self == .cap }
+        public var needsConfirmation: Bool { self == .alarm || self == .test || self == .realarm || self == .cap || self == .sitrep }
 
         public static func named(_ word: String) -> Verb? {
             let w = word.lowercased()
@@ -85,6 +88,7 @@ public enum ConsoleCommand: Equatable, Sendable {
         case .health: .health
         case .audit: .audit
         case .cap: .cap
+        case .situation: .sitrep
         }
     }
 }
@@ -191,6 +195,9 @@ extension ConsoleCommand {
             try need(3, "incident severity text")
             try atMost(4)
             return .cap(incident: args[0], kind: .alert(severity: severity, description: args[2], instruction: args.count > 3 ? args[3] : nil))
+        case .sitrep:
+            try need(2, "incident text"); try atMost(2)
+            return .situation(incident: args[0], text: args[1])
         }
     }
 

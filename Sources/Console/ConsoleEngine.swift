@@ -199,6 +199,8 @@ public final class ConsoleEngine {
             return try audit(incident)
         case let .cap(incident, kind):
             return try cap(incident, kind, confirm: confirm, language: language)
+        case let .situation(incident, text):
+            return try situation(incident, text, confirm: confirm, language: language)
         }
     }
 
@@ -254,6 +256,45 @@ public final class ConsoleEngine {
         return success([.capSent(incident: incident, identifier: alert.identifier, msgType: alert.msgType.rawValue, topic: topic, sessions: sessions)],
                        ["command": "cap", "incident": incident, "identifier": alert.identifier, "msgType": alert.msgType.rawValue,
                         "topic": topic, "sessions": sessions, "severity": severity ?? ""])
+    }
+
+    /// A situation report to the partners on `florian/incidents/<incident>/situation` (QoS 1,
+    /// retained: the newest), JSON: incident, sent (Frankfurt time), text, and the incident's
+    /// units with their status now.
+    private func situation(_ incident: String, _ text: String, confirm: ((String) -> Bool)?, language: Language) throws -> Outcome {
+        _ = try query("incident", ["incident": incident], as: AlarmState.IncidentView.self)
+        let units = try query("units", [:], as: [AlarmState.UnitView].self).filter { $0.incident?.rawValue == incident }
+        try ask(confirm, .sitrep, .situationSummary(incident: incident, units: units.count), language)
+        let sent: String
+        do { sent = try IncidentAlert.dateTime(millis: UInt64(Date().timeIntervalSince1970 * 1000)).description } catch {
+            throw ConsoleFailure(kind: "refused", message: .refused(error.reason))
+        }
+        let report = SituationReport(incident: incident, sent: sent, text: text,
+                                     units: units.map { .init(unit: $0.unit.rawValue, type: $0.type, status: $0.status) })
+        let topic = "florian/incidents/\(incident)/situation"
+        let publish = PartnerState.Publish(session: nil, org: PartnerState.controlRoomOrg, topic: topic, payload: Data(PartnerState.json(report)),
+                                           qos: .atLeastOnce, retain: true)
+        let r = try submit(type: "mqtt.publish", payload: PartnerState.json(publish))
+        guard r["outcome"] as? String == "published" else {
+            throw ConsoleFailure(kind: "refused", message: .refused(r["reason"] as? String ?? "the report was not published"))
+        }
+        let sessions = r["deliveries"] as? Int ?? 0
+        return success([.situationSent(incident: incident, topic: topic, sessions: sessions)],
+                       ["command": "sitrep", "incident": incident, "topic": topic, "sessions": sessions, "units": units.count])
+    }
+
+    /// The payload of a situation report (Protocols/partner-mqtt.md).
+    public struct SituationReport: Codable, Equatable, Sendable {
+        public struct Unit: Codable, Equatable, Sendable {
+            public var unit: String
+            public var type: String
+            /// FMS status 1–9.
+            public var status: Int
+        }
+        public var incident: String
+        public var sent: String
+        public var text: String
+        public var units: [Unit]
     }
 
     /// The audit trail of an incident: every event of it with time and the identity that caused it.

@@ -32,6 +32,7 @@ enum EnglishCatalog {
         case .lines: "lines — the station lines and their state"
         case .health: "health — the cluster's health"
         case .audit: "audit INCIDENT — who did what, when"
+        case .sitrep: "sitrep INCIDENT \"TEXT\" — send the partner organisations a situation report on the incident, with its units and their status (asks to confirm)"
         case .cap: "cap INCIDENT SEVERITY \"TEXT\" [\"INSTRUCTION\"] — send the partner organisations a CAP 1.2 alert about the incident (SEVERITY: extreme, severe, moderate, minor, unknown; a second one is an Update); cap INCIDENT cancel [\"REASON\"] cancels it (asks to confirm)"
         }
     }
@@ -64,6 +65,10 @@ enum EnglishCatalog {
         case let .alarmSummary(incident, units): return "\(incident): alarm \(units.count) unit(s): \(units.joined(separator: ", "))"
         case let .capSummary(incident, msgType, severity):
             return "\(incident): send the partner organisations a CAP \(msgType)" + (severity.map { " (severity \($0))" } ?? "")
+        case let .situationSummary(incident, units):
+            return "\(incident): send the partner organisations a situation report (\(units) unit(s))"
+        case let .situationSent(incident, topic, sessions):
+            return "Situation report on \(incident) sent on \(topic) (queued for \(sessions) partner session(s))"
         case let .capSent(incident, identifier, msgType, topic, sessions):
             return "CAP \(msgType) \(identifier) for \(incident) sent on \(topic) (queued for \(sessions) partner session(s))"
         case let .orderCreated(order, units): return "Order \(order) alarmed: \(units.joined(separator: ", "))"

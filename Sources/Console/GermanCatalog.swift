@@ -34,6 +34,7 @@ enum GermanCatalog {
         case .lines: "leitungen — die Wachanschlüsse (Leitungen) und ihr Zustand"
         case .health: "zustand — der Zustand des Clusters"
         case .audit: "protokoll EINSATZ — wer hat wann was getan"
+        case .sitrep: "lage EINSATZ \"TEXT\" — den Partnerorganisationen eine Lagemeldung zum Einsatz senden, mit seinen Fahrzeugen und ihrem Status (mit Bestätigung)"
         case .cap: "warnung EINSATZ SCHWERE \"TEXT\" [\"HANDLUNGSEMPFEHLUNG\"] — den Partnerorganisationen eine CAP-1.2-Warnung zum Einsatz senden (SCHWERE: extrem, schwer, mittel, gering, unbekannt; eine weitere ist eine Aktualisierung); warnung EINSATZ aufheben [\"GRUND\"] hebt sie auf (mit Bestätigung)"
         }
     }
@@ -66,6 +67,10 @@ enum GermanCatalog {
         case let .alarmSummary(incident, units): return "\(incident): \(units.count) Fahrzeug(e) alarmieren: \(units.joined(separator: ", "))"
         case let .capSummary(incident, msgType, severity):
             return "\(incident): den Partnerorganisationen eine CAP-\(capType(msgType)) senden" + (severity.map { " (Schwere \(severityName($0)))" } ?? "")
+        case let .situationSummary(incident, units):
+            return "\(incident): den Partnerorganisationen eine Lagemeldung senden (\(units) Fahrzeug(e))"
+        case let .situationSent(incident, topic, sessions):
+            return "Lagemeldung zu \(incident) gesendet auf \(topic) (für \(sessions) Partner-Sitzung(en) vorgemerkt)"
         case let .capSent(incident, identifier, msgType, topic, sessions):
             return "CAP-\(capType(msgType)) \(identifier) zu \(incident) gesendet auf \(topic) (für \(sessions) Partner-Sitzung(en) vorgemerkt)"
         case let .orderCreated(order, units): return "Auftrag \(order) alarmiert: \(units.joined(separator: ", "))"
@@ -140,6 +145,7 @@ enum GermanCatalog {
         case "unit code": return "Fahrzeug und Status"
         case "incident or order": return "Einsatz oder Auftrag"
         case "incident severity text": return "Einsatz, Schwere und Text"
+        case "incident text": return "Einsatz und Text"
         default: return what
         }
     }

@@ -152,6 +152,7 @@ extension CommandLine {
             case .incident?, .test?: return words.count == 1 ? vocabulary.keywords : words.count == 2 ? vocabulary.areas : []
             case .status?, .ack?, .realarm?: return words.count == 1 && first.lowercased() != "status" ? incidents : vocabulary.units
             case .help?: return ConsoleCommand.Verb.allCases.map { language.word($0) }
+            case .sitrep?: return words.count == 1 ? incidents : []
             case .cap?:
                 return words.count == 1 ? incidents : words.count == 2
                     ? (language == .de ? ["extrem", "schwer", "mittel", "gering", "unbekannt", "aufheben"]

@@ -48,7 +48,7 @@ final class ConsoleCommandTests: XCTestCase {
             XCTAssertEqual(ConsoleCommand.Verb.named(v.rawValue.uppercased()), v)
         }
         // Only commands that alarm, or tell the partners, ask for confirmation.
-        XCTAssertEqual(Set(ConsoleCommand.Verb.allCases.filter(\.needsConfirmation)), [.alarm, .test, .realarm, .cap])
+        XCTAssertEqual(Set(ConsoleCommand.Verb.allCases.filter(\.needsConfirmation)), [.alarm, .test, .realarm, .cap, .sitrep])
     }
 
     /// The cluster's English refusals and event details, said in German; unknown texts unchanged.

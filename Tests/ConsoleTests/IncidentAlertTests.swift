@@ -99,6 +99,8 @@ final class IncidentAlertTests: XCTestCase {
                        .cap(incident: "E-000042", kind: .alert(severity: .extreme, description: "Smoke", instruction: nil)))
         XCTAssertEqual(try ConsoleCommand.parse("warnung E-000042 aufheben"), .cap(incident: "E-000042", kind: .cancel(reason: nil)))
         XCTAssertEqual(try ConsoleCommand.parse("cap E-000042 cancel \"out\""), .cap(incident: "E-000042", kind: .cancel(reason: "out")))
+        XCTAssertEqual(try ConsoleCommand.parse("lage E-000042 \"Brand unter Kontrolle\""), .situation(incident: "E-000042", text: "Brand unter Kontrolle"))
+        XCTAssertEqual(try ConsoleCommand.parse("sitrep E-000042 \"under control\""), .situation(incident: "E-000042", text: "under control"))
         func error(_ line: String) -> ConsoleInputError? {
             do { _ = try ConsoleCommand.parse(line); return nil } catch { return error }
         }
