@@ -262,14 +262,14 @@ public final class ConsoleEngine {
     /// retained: the newest), JSON: incident, sent (Frankfurt time), text, and the incident's
     /// units with their status now.
     private func situation(_ incident: String, _ text: String, confirm: ((String) -> Bool)?, language: Language) throws -> Outcome {
-        _ = try query("incident", ["incident": incident], as: AlarmState.IncidentView.self)
+        let view = try query("incident", ["incident": incident], as: AlarmState.IncidentView.self)
         let units = try query("units", [:], as: [AlarmState.UnitView].self).filter { $0.incident?.rawValue == incident }
         try ask(confirm, .sitrep, .situationSummary(incident: incident, units: units.count), language)
         let sent: String
         do { sent = try IncidentAlert.dateTime(millis: UInt64(Date().timeIntervalSince1970 * 1000)).description } catch {
             throw ConsoleFailure(kind: "refused", message: .refused(error.reason))
         }
-        let report = SituationReport(incident: incident, sent: sent, text: text,
+        let report = SituationReport(incident: incident, sent: sent, test: view.incident.test, text: text,
                                      units: units.map { .init(unit: $0.unit.rawValue, type: $0.type, status: $0.status) })
         let topic = "florian/incidents/\(incident)/situation"
         let publish = PartnerState.Publish(session: nil, org: PartnerState.controlRoomOrg, topic: topic, payload: Data(PartnerState.json(report)),
@@ -293,6 +293,8 @@ public final class ConsoleEngine {
         }
         public var incident: String
         public var sent: String
+        /// A Probealarm's incident: the report is about a test (as its CAP alerts have status Test).
+        public var test: Bool
         public var text: String
         public var units: [Unit]
     }

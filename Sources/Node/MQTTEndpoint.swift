@@ -65,11 +65,12 @@ final class MQTTEndpoint {
 
     /// A node that starts again ends the sessions its previous run held (their connections died
     /// with it): until that is committed, retried every second.
-    private func announce() {
+    private func announce(attempt: Int = 1) {
         let payload = PartnerState.json(PartnerState.NodeLost(node: node.config.me.name, except: instance))
         command("mqtt.node.lost", payload) { [weak self] result in
             guard result == nil, let self else { return }
-            _ = self.loop.schedule(after: 1_000_000_000) { [weak self] in self?.announce() }
+            if attempt % 60 == 1 { self.log("partner sessions of this node's previous run not ended yet (attempt \(attempt)); retrying every second") }
+            _ = self.loop.schedule(after: 1_000_000_000) { [weak self] in self?.announce(attempt: attempt + 1) }
         }
     }
 
@@ -121,6 +122,8 @@ final class MQTTEndpoint {
         var lastPacket = EventLoop.now()
         var keepAliveTimer: UInt64?
         var incompleteSince: UInt64?
+        /// A PUBLISH waits for its organisation's rate (the connection is held meanwhile).
+        var waitingForToken = false
 
         init(endpoint: MQTTEndpoint, connection: FrameConnection, logic: MQTTConnectionLogic) {
             self.endpoint = endpoint
@@ -132,6 +135,7 @@ final class MQTTEndpoint {
 
         func connection(_ connection: FrameConnection, receivedPacket bytes: ArraySlice<UInt8>) {
             lastPacket = EventLoop.now()
+            incompleteSince = nil
             let packet: MQTTPacket
             do {
                 guard let f = try MQTTPacket.frame(in: bytes, limit: MQTTEndpoint.maxPacket) else { throw MQTTError("incomplete packet") }
@@ -140,12 +144,16 @@ final class MQTTEndpoint {
                 return endpoint.perform(self, logic.lost("protocol violation: \(error)"))
             }
             // Fairness: an organisation over its rate waits (TCP back-pressure), it is not dropped.
+            // The held packet goes first when its token is due, then the ones behind it
+            // (MQTT-4.6.0-2: acknowledgements in order).
             if case .publish = packet, let wait = endpoint.admit(org: logic.org) {
+                waitingForToken = true
                 connection.hold(true)
                 _ = endpoint.loop.schedule(after: wait) { [weak self] in
                     guard let self, !self.connection.isClosed else { return }
-                    self.connection.hold(false)
+                    self.waitingForToken = false
                     self.connection(self.connection, receivedPacket: bytes)
+                    if !self.waitingForToken { self.connection.hold(false) }
                 }
                 return
             }
@@ -207,8 +215,11 @@ final class MQTTEndpoint {
         // Publishes and acknowledgements that arrive in one turn of the loop (from any connection, each connection's in
         // order) go into the log as one command: one commit for many, the way they queue anyway.
         if type == MQTTConnectionLogic.batchItem {
+            // A command holds at most 1 MiB: a batch that would grow beyond goes first.
+            if publishesBytes + payload.count > Self.maxBatchBytes { flushPublishes() }
             if publishes.isEmpty { _ = loop.schedule(after: 0) { [weak self] in self?.flushPublishes() } }
             publishes.append((payload, link, then))
+            publishesBytes += payload.count
             if publishes.count >= PartnerState.maxBatch { flushPublishes() }
             return
         }
@@ -217,9 +228,14 @@ final class MQTTEndpoint {
 
     private var publishes: [(payload: [UInt8], link: Link, then: MQTTConnectionLogic.Continuation)] = []
 
+    /// The items of one `mqtt.batch`, leaving room for its header within a command's payload.
+    static let maxBatchBytes = CommandEnvelope.maxPayloadByteCount - 64
+    private var publishesBytes = 0
+
     private func flushPublishes() {
         let batch = publishes
         publishes = []
+        publishesBytes = 0
         guard !batch.isEmpty else { return }
         command("mqtt.batch", PartnerState.binaryBatch(batch.map(\.payload))) { [weak self] bytes in
             guard let self else { return }
@@ -313,7 +329,7 @@ final class MQTTEndpoint {
             for link in self.links.values {
                 self.deliver(link)
                 // Slow loris: a packet begun must be finished within `incompleteLimit`.
-                if link.connection.hasIncompletePacket {
+                if !link.waitingForToken, link.connection.hasIncompletePacket {
                     let since = link.incompleteSince ?? now
                     link.incompleteSince = since
                     if now - since > Self.incompleteLimit { link.connection.close(reason: "a packet left incomplete for \(Self.incompleteLimit / 1_000_000_000) s") }

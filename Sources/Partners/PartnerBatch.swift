@@ -112,10 +112,10 @@ extension PartnerState {
         guard (try? r.readUInt8()) == binaryTag, let count = try? r.readVarint(), count <= UInt64(maxBatch) else { return nil }
         var out: [PublishResult] = []
         for _ in 0..<count {
-            guard let code = try? r.readUInt8(), code <= 3, let deliveries = try? r.readVarint() else { return nil }
+            guard let code = try? r.readUInt8(), code <= 3, let varint = try? r.readVarint(), let deliveries = Int(exactly: varint) else { return nil }
             var reason: String?
             if code == 2 { guard let s = try? r.readLengthPrefixedString(limit: 1 << 16) else { return nil }; reason = s }
-            out.append(PublishResult(outcome: ["published", "duplicate", "discarded", "acknowledged"][Int(code)], reason: reason, deliveries: Int(deliveries)))
+            out.append(PublishResult(outcome: ["published", "duplicate", "discarded", "acknowledged"][Int(code)], reason: reason, deliveries: deliveries))
         }
         return r.isAtEnd ? out : nil
     }

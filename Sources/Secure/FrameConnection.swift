@@ -274,7 +274,8 @@ public final class FrameConnection: EventHandler {
     /// Bytes have arrived that do not yet make a whole packet (with a splitter only): the
     /// protocol above may close connections that leave one unfinished too long (slow loris).
     public var hasIncompletePacket: Bool {
-        guard let split = splitter, packetsStart < packets.count else { return false }
+        // Not while we stopped reading (held, or the peer not taking our bytes): then the wait is ours.
+        guard let split = splitter, packetsStart < packets.count, !held, !readingPaused, !isCongested else { return false }
         return (try? split(packets[packetsStart...])) == .some(nil)
     }
 

@@ -222,6 +222,7 @@ ctx.load_cert_chain(pki + "/partner-thw.crt", pki + "/partner-thw.key")
         let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: lageOut.fileHandleForReading.readDataToEndOfFile()) as? [String: Any])
         XCTAssertEqual(report["incident"] as? String, incident)
         XCTAssertEqual(report["text"] as? String, "Brand unter Kontrolle")
+        XCTAssertEqual(report["test"] as? Bool, false)
         XCTAssertTrue((report["sent"] as? String)?.hasSuffix("+01:00") == true || (report["sent"] as? String)?.hasSuffix("+02:00") == true, "\(report)")
         let units = try XCTUnwrap(report["units"] as? [[String: Any]])
         XCTAssertGreaterThanOrEqual(units.count, 5, "\(report)")
@@ -295,7 +296,31 @@ def connected(client):
     s.sendall(bytes([0x10, 12 + len(client), 0, 4]) + b"MQTT" + bytes([4, 2, 0, 0, 0, len(client)]) + client)
     assert s.recv(4) == bytes([0x20, 2, 0, 0]), "no CONNACK"
     return s
-slow, quiet = connected(b"loris"), connected(b"quiet")
+slow, quiet, busy = connected(b"loris"), connected(b"quiet"), connected(b"busy")
+# Busy: a QoS 0 PUBLISH every 0.25 s for 26 s, each sent with half of the next one trailing, so
+# a packet is always unfinished — but packets keep completing: that is progress, not a loris.
+import threading
+def busy_client():
+    topic = b"florian/partners/THW/busy"
+    packet = bytes([0x30, 2 + len(topic) + 80, 0, len(topic)]) + topic + b"x" * 80
+    half = len(packet) // 2
+    busy.sendall(packet[:half])
+    try:
+        for _ in range(104):
+            time.sleep(0.25)
+            busy.sendall(packet[half:] + packet[:half])
+        busy.sendall(bytes([0xC0, 0]) if False else packet[half:] + bytes([0xC0, 0]))
+        busy.settimeout(10)
+        got = b""
+        while not got.endswith(bytes([0xD0, 0])):
+            chunk = busy.recv(100)
+            if not chunk: break
+            got += chunk
+        print("busy", "answered" if got.endswith(bytes([0xD0, 0])) else "closed")
+    except (ConnectionResetError, BrokenPipeError, ssl.SSLError, socket.timeout):
+        print("busy closed")
+worker = threading.Thread(target=busy_client)
+worker.start()
 slow.sendall(bytes([0x30, 0x7F, 0, 5]) + b"flor")  # a PUBLISH of 127 bytes, 7 sent
 t0 = time.time()
 slow.settimeout(40)
@@ -304,17 +329,64 @@ try:
 except (ConnectionResetError, ssl.SSLError):
     got = b""
 print("loris closed after %.0f s %s" % (time.time() - t0, got.hex()))
-quiet.sendall(bytes([0xC0, 0]))  # PINGREQ after %d s of silence
+quiet.sendall(bytes([0xC0, 0]))  # PINGREQ after 20 s of silence
 print("quiet answered", quiet.recv(2).hex())
+worker.join()
 """#
         let r = try run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script, port(2), dir.appendingPathComponent("pki").path], limit: 90)
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         let lines = r.stdout.split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines.count, 2, r.stdout + r.stderr)
-        let seconds = Int(lines.first?.split(separator: " ")[3] ?? "") ?? -1
-        XCTAssertTrue((19...24).contains(seconds), lines.first ?? "")
-        XCTAssertTrue(lines.first?.hasSuffix(" s ") == true, "closed without an answer: \(lines.first ?? "")")
-        XCTAssertEqual(lines.last, "quiet answered d000", "PINGRESP")
+        XCTAssertEqual(lines.count, 3, r.stdout + r.stderr)
+        let loris = lines.first { $0.hasPrefix("loris") } ?? ""
+        let seconds = Int(loris.split(separator: " ").dropFirst(3).first ?? "") ?? -1
+        XCTAssertTrue((19...24).contains(seconds), loris)
+        XCTAssertTrue(loris.hasSuffix(" s "), "closed without an answer: \(loris)")
+        XCTAssertTrue(lines.contains("quiet answered d000"), "PINGRESP: \(lines)")
+        XCTAssertTrue(lines.contains("busy answered"), "a client whose packets keep completing stays: \(lines)")
+    }
+
+    /// Many large publishes in one loop turn (20 × 60 KB, more than one command holds) are all
+    /// acknowledged; an organisation over its rate gets its PUBACKs in order (MQTT-4.6.0-2).
+    func testLargeBatchesAndRateLimitedPublishesAreAcknowledgedInOrder() throws {
+        let script = Self.pythonTLS + #"""
+def connected(client):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="127.0.0.1")
+    s.settimeout(20)
+    s.sendall(bytes([0x10, 12 + len(client), 0, 4]) + b"MQTT" + bytes([4, 2, 0, 0, 0, len(client)]) + client)
+    assert s.recv(4) == bytes([0x20, 2, 0, 0]), "no CONNACK"
+    return s
+def remaining(n):
+    out = b""
+    while True:
+        b, n = n % 128, n // 128
+        out += bytes([b | (0x80 if n else 0)])
+        if not n: return out
+def publish(topic, payload, pid):
+    body = bytes([0, len(topic)]) + topic + bytes([pid >> 8, pid & 0xFF]) + payload
+    return bytes([0x32]) + remaining(len(body)) + body
+def pubacks(s, count):
+    got = b""
+    while len(got) < 4 * count:
+        chunk = s.recv(65536)
+        if not chunk: break
+        got += chunk
+    return [int.from_bytes(got[i + 2:i + 4], "big") for i in range(0, len(got), 4) if got[i] == 0x40]
+conns = [connected(b"big-%d" % k) for k in range(20)]
+packets = [publish(b"florian/partners/THW/big", bytes([k]) * 60000, 1) for k in range(20)]
+# All but the last byte first, then the 20 last bytes at once: they complete in one loop turn.
+for c, p in zip(conns, packets): c.sendall(p[:-1])
+time.sleep(0.5)
+for c, p in zip(conns, packets): c.sendall(p[-1:])
+print("big acked", sum(pubacks(c, 1) == [1] for c in conns))
+time.sleep(1.5)  # the organisation's tokens refill
+one = connected(b"rate")
+one.sendall(b"".join(publish(b"florian/partners/THW/rate2", b"m", k) for k in range(1, 251)))
+ids = pubacks(one, 250)
+print("rate acked", len(ids), "in order" if ids == list(range(1, 251)) else "OUT OF ORDER %s" % ids[:40])
+"""#
+        let r = try run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script, port(1), dir.appendingPathComponent("pki").path], limit: 90)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertEqual(r.stdout.split(separator: "\n").map(String.init), ["big acked 20", "rate acked 250 in order"], r.stderr)
     }
 
     /// Hostile bytes over TLS with a valid partner certificate: a packet before CONNECT, a
