@@ -13,8 +13,8 @@ import Secure
 /// queues), a sweep every second (a follower applies a moment after the leader answered).
 /// Takeovers and lost nodes arrive on `mqtt/control`. On the node's loop thread.
 final class MQTTEndpoint {
-    /// A packet may not exceed this: a 512 KiB payload still fits a command envelope (1 MiB)
-    /// once it is base64 in the publish command.
+    /// A packet may not exceed this: the largest payload the rights allow (512 KiB) with its
+    /// topic, and one such item still fits a command (1 MiB).
     static let maxPacket = 600 << 10
     /// A packet whose first bytes arrived must be complete within this (checked every second).
     static let incompleteLimit: UInt64 = 20_000_000_000
@@ -50,13 +50,12 @@ final class MQTTEndpoint {
                                splitter: { bytes in try MQTTPacket.frame(in: bytes, limit: Self.maxPacket)?.total }, log: log) { [unowned self] c in
             self.accept(c)
         }
-        let bus = node.bus
-        func end(_ name: String) -> UInt64 { bus.state.topic(named: try! TopicName(name))?.nextOffset ?? 0 }
         node.partners.onPublished = { [unowned self] messages in self.published(messages) }
-        bus.subscribe(topic: try! TopicName(PartnerMachine.controlTopic), from: end(PartnerMachine.controlTopic)) { [unowned self] event in
+        let control = try! TopicName(PartnerMachine.controlTopic)
+        node.bus.subscribe(topic: control, from: node.bus.state.topic(named: control)?.nextOffset ?? 0) { [unowned self] event in
             guard case .message(let m) = event, let kick = try? JSONDecoder().decode(PartnerState.Kick.self, from: Data(m.payload)) else { return }
             for link in self.links.values where link.logic.session == kick.session && link.logic.epoch == kick.epoch {
-                link.connection.close(reason: "session taken over by a new connection (MQTT-3.1.4-2)")
+                link.connection.close(reason: "session ended elsewhere: taken over by a new connection (MQTT-3.1.4-2), or this node was declared lost")
             }
         }
         sweep()

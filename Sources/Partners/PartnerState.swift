@@ -4,7 +4,7 @@ import Foundation
 /// messages, and every session — its subscriptions, its queue of QoS 1/2 messages not yet
 /// acknowledged, the QoS 2 packet ids it sent that await PUBREL, its will, and which node holds
 /// its connection. Nodes terminate the MQTT connections and turn what happens on them into
-/// commands (`mqtt.connect`, `mqtt.publish`, `mqtt.ack`, …); a QoS 1/2 PUBLISH is acknowledged
+/// commands (`mqtt.connect`, `mqtt.batch` of publishes and acknowledgements, …); a QoS 1/2 PUBLISH is acknowledged
 /// to the partner only after its command is committed, so nothing a partner was told is accepted
 /// is lost, and a session continues on any node. A deterministic reducer like `AlarmState`: time
 /// only from command timestamps, canonical JSON snapshots.

@@ -49,7 +49,7 @@ public struct PartnerRights: Codable, Equatable, Sendable {
             }
             guard ids.insert(o.id).inserted else { throw MQTTError("organisation \(o.id) is listed twice") }
             guard !o.certificateO.isEmpty, names.insert(o.certificateO).inserted else { throw MQTTError("certificate O \"\(o.certificateO)\" is empty or listed twice") }
-            // A PUBLISH travels base64-encoded in one command (at most 1 MiB): 512 KiB of payload fit.
+            // A PUBLISH travels in one command (at most 1 MiB) with whatever else its batch holds: 512 KiB at most.
             guard (1...(512 << 10)).contains(o.maxMessageBytes) else { throw MQTTError("\(o.id): maxMessageBytes must lie in 1…524288 (512 KiB)") }
             guard (1...100_000).contains(o.messagesPerSecond) else { throw MQTTError("\(o.id): messagesPerSecond must lie in 1…100000") }
             for f in o.expand(o.publish.allow + o.publish.deny + o.subscribe.allow + o.subscribe.deny) {

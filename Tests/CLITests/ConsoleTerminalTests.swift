@@ -7,7 +7,7 @@ import XCTest
 /// command without disturbing it, German and English, and `--plain` (no escape sequence at all,
 /// one event a line with its time). Through the release binary against one `florian demo`.
 final class ConsoleTerminalTests: XCTestCase {
-    nonisolated(unsafe) static var demo: (process: Process, dir: URL)?
+    nonisolated(unsafe) static var demo: SharedDemo?
     /// A tmux server per test (a new server on the socket of one just killed can lose the race).
     let socket = "florian-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
 
@@ -16,21 +16,12 @@ final class ConsoleTerminalTests: XCTestCase {
     override func setUpWithError() throws {
         guard FileManager.default.isExecutableFile(atPath: Self.tmuxPath) else { throw XCTSkip("tmux is not installed") }
         guard FileManager.default.isExecutableFile(atPath: SimulateCommandTests.binary.path) else { throw XCTSkip("no release binary") }
-        if Self.demo == nil {
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("florian-console-tty-\(getpid())")
-            try? FileManager.default.removeItem(at: dir)
-            let (p, _) = try startDemo(dir, [])
-            Self.demo = (p, dir)
-        }
+        if Self.demo == nil { Self.demo = try SharedDemo.start("console-tty", in: self) }
     }
 
     override class func tearDown() {
-        if let d = demo {
-            d.process.terminate()
-            d.process.waitUntilExit()
-            try? FileManager.default.removeItem(at: d.dir)
-            demo = nil
-        }
+        demo?.stop()
+        demo = nil
         super.tearDown()
     }
 

@@ -6,29 +6,24 @@ import XCTest
 /// topic, a will on an abrupt disconnect, a persistent session across the kill of its node, and
 /// a certificate of another CA refused.
 final class PartnerMQTTTests: XCTestCase {
-    nonisolated(unsafe) static var demo: (process: Process, dir: URL, ports: [Int])?
+    nonisolated(unsafe) static var demo: SharedDemo?
+    nonisolated(unsafe) static var ports: [Int] = []
     static let sub = "/usr/bin/mosquitto_sub", pub = "/usr/bin/mosquitto_pub"
 
     override func setUpWithError() throws {
         guard FileManager.default.isExecutableFile(atPath: Self.sub) else { throw XCTSkip("mosquitto-clients are not installed") }
         guard FileManager.default.isExecutableFile(atPath: SimulateCommandTests.binary.path) else { throw XCTSkip("no release binary") }
         if Self.demo == nil {
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("florian-mqtt-\(getpid())")
-            try? FileManager.default.removeItem(at: dir)
-            let (p, json) = try startDemo(dir, [])
-            let nodes = try XCTUnwrap(json["nodes"] as? [[String: Any]])
-            let ports = try nodes.map { try XCTUnwrap(($0["mqtt"] as? String)?.split(separator: ":").last.flatMap { Int($0) }) }
-            Self.demo = (p, dir, ports)
+            let demo = try SharedDemo.start("mqtt", in: self)
+            Self.demo = demo
+            let nodes = try XCTUnwrap(demo.cluster["nodes"] as? [[String: Any]])
+            Self.ports = try nodes.map { try XCTUnwrap(($0["mqtt"] as? String)?.split(separator: ":").last.flatMap { Int($0) }) }
         }
     }
 
     override class func tearDown() {
-        if let d = demo {
-            d.process.terminate()
-            d.process.waitUntilExit()
-            try? FileManager.default.removeItem(at: d.dir)
-            demo = nil
-        }
+        demo?.stop()
+        demo = nil
         super.tearDown()
     }
 
@@ -43,7 +38,7 @@ ctx.load_cert_chain(pki + "/partner-thw.crt", pki + "/partner-thw.key")
 """#
 
     var dir: URL { Self.demo!.dir }
-    func port(_ node: Int) -> String { String(Self.demo!.ports[node - 1]) }
+    func port(_ node: Int) -> String { String(Self.ports[node - 1]) }
     func tls(_ cert: String = "partner-thw") -> [String] {
         ["--cafile", dir.appendingPathComponent("pki/ca.crt").path, "--cert", dir.appendingPathComponent("pki/\(cert).crt").path,
          "--key", dir.appendingPathComponent("pki/\(cert).key").path]

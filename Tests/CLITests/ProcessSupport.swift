@@ -43,6 +43,27 @@ extension XCTestCase {
     }
 
 
+    /// One `florian demo` shared by the tests of a class: started by the first (`shared`),
+    /// stopped with its directory in the class's tearDown (`stop`).
+    struct SharedDemo {
+        let process: Process
+        let dir: URL
+        let cluster: [String: Any]
+
+        static func start(_ name: String, in test: XCTestCase) throws -> SharedDemo {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("florian-\(name)-\(getpid())")
+            try? FileManager.default.removeItem(at: dir)
+            let (p, json) = try test.startDemo(dir, [])
+            return SharedDemo(process: p, dir: dir, cluster: json)
+        }
+
+        func stop() {
+            process.terminate()
+            process.waitUntilExit()
+            try? FileManager.default.removeItem(at: dir)
+        }
+    }
+
     /// Starts `florian demo --dir DIR --no-console` (+ `extra`), waits up to 60 s for its `ready`
     /// line and returns the process (running) and the cluster file it wrote.
     func startDemo(_ dir: URL, _ extra: [String]) throws -> (Process, [String: Any]) {
