@@ -108,6 +108,10 @@ public final class FlorianClient: Sendable {
 
     /// Submits a command and waits for its committed outcome.
     public func submit(type: String, commandID: String, payload: [UInt8]) throws -> CommandOutcome {
+        // Refused here, at once: the node would refuse it too, but a frame that large is never sent.
+        guard payload.count <= CommandEnvelope.maxPayloadByteCount else {
+            throw RequestFailure(code: .invalid, reason: "the command is \(payload.count) bytes, the limit is \(CommandEnvelope.maxPayloadByteCount)")
+        }
         let reply = try wait { self.send(.submit(type: type, commandID: commandID, payload: payload), completion: $0) }
         guard case .outcome(_, let bytes) = reply else { throw RequestFailure(code: .invalid, reason: "unexpected reply \(reply)") }
         do { return try CommandOutcome.decode(bytes) } catch { throw RequestFailure(code: .invalid, reason: "outcome: \(error)") }

@@ -33,6 +33,9 @@ public final class ConsoleEngine {
             return try execute(command, confirm: confirm, language: language)
         } catch let e as ConsoleFailure {
             return fail([e.message], ["error": e.kind, "message": language.text(e.message), "command": command.verb.rawValue])
+        } catch let f as RequestFailure where f.code == .invalid || f.code == .forbidden || f.code == .notFound {
+            // The cluster (or the client before it) refused the command: not an outage.
+            return fail([.refused(f.reason)], ["error": "refused", "message": language.text(.refused(f.reason)), "command": command.verb.rawValue])
         } catch let f as RequestFailure {
             return fail([.unavailable(f.reason)], ["error": "unavailable", "message": f.reason, "command": command.verb.rawValue])
         } catch {
@@ -242,17 +245,11 @@ public final class ConsoleEngine {
             let rule = rules.first { $0.areas?.contains(i.area) == true } ?? rules.first { $0.areas == nil }
             alert = try IncidentAlert.make(incident: i, event: rule?.description,
                                            centre: registry?.areas.first { $0.id == i.area }?.centre, kind: kind,
-                                           previous: previous, at: UInt64(Date().timeIntervalSince1970 * 1000))
+                                           previous: previous, at: Self.nowMillis)
         } catch { throw ConsoleFailure(kind: "refused", message: .refused(error.reason)) }
         let severity = alert.infos.first?.severity.rawValue
         try ask(confirm, .cap, .capSummary(incident: incident, msgType: alert.msgType.rawValue, severity: severity), language)
-        let publish = PartnerState.Publish(session: nil, org: PartnerState.controlRoomOrg, topic: topic, payload: Data(alert.xml().utf8),
-                                           qos: .atLeastOnce, retain: true)
-        let r = try submit(type: "mqtt.publish", payload: PartnerState.json(publish))
-        guard r["outcome"] as? String == "published" else {
-            throw ConsoleFailure(kind: "refused", message: .refused(r["reason"] as? String ?? "the alert was not published"))
-        }
-        let sessions = r["deliveries"] as? Int ?? 0
+        let sessions = try publishRetained(topic: topic, payload: Array(alert.xml().utf8))
         return success([.capSent(incident: incident, identifier: alert.identifier, msgType: alert.msgType.rawValue, topic: topic, sessions: sessions)],
                        ["command": "cap", "incident": incident, "identifier": alert.identifier, "msgType": alert.msgType.rawValue,
                         "topic": topic, "sessions": sessions, "severity": severity ?? ""])
@@ -266,21 +263,29 @@ public final class ConsoleEngine {
         let units = try query("units", [:], as: [AlarmState.UnitView].self).filter { $0.incident?.rawValue == incident }
         try ask(confirm, .sitrep, .situationSummary(incident: incident, units: units.count), language)
         let sent: String
-        do { sent = try IncidentAlert.dateTime(millis: UInt64(Date().timeIntervalSince1970 * 1000)).description } catch {
+        do { sent = try IncidentAlert.dateTime(millis: Self.nowMillis).description } catch {
             throw ConsoleFailure(kind: "refused", message: .refused(error.reason))
         }
         let report = SituationReport(incident: incident, sent: sent, test: view.incident.test, text: text,
                                      units: units.map { .init(unit: $0.unit.rawValue, type: $0.type, status: $0.status) })
         let topic = "florian/incidents/\(incident)/situation"
-        let publish = PartnerState.Publish(session: nil, org: PartnerState.controlRoomOrg, topic: topic, payload: Data(PartnerState.json(report)),
+        let sessions = try publishRetained(topic: topic, payload: PartnerState.json(report))
+        return success([.situationSent(incident: incident, topic: topic, sessions: sessions)],
+                       ["command": "sitrep", "incident": incident, "topic": topic, "sessions": sessions, "units": units.count])
+    }
+
+    static var nowMillis: UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
+
+    /// Publishes to the partners as the control room (QoS 1, retained): how many sessions it
+    /// was queued for; refused when the cluster discarded it (the reason said).
+    private func publishRetained(topic: String, payload: [UInt8]) throws -> Int {
+        let publish = PartnerState.Publish(session: nil, org: PartnerState.controlRoomOrg, topic: topic, payload: Data(payload),
                                            qos: .atLeastOnce, retain: true)
         let r = try submit(type: "mqtt.publish", payload: PartnerState.json(publish))
         guard r["outcome"] as? String == "published" else {
-            throw ConsoleFailure(kind: "refused", message: .refused(r["reason"] as? String ?? "the report was not published"))
+            throw ConsoleFailure(kind: "refused", message: .refused(r["reason"] as? String ?? "not published on \(topic)"))
         }
-        let sessions = r["deliveries"] as? Int ?? 0
-        return success([.situationSent(incident: incident, topic: topic, sessions: sessions)],
-                       ["command": "sitrep", "incident": incident, "topic": topic, "sessions": sessions, "units": units.count])
+        return r["deliveries"] as? Int ?? 0
     }
 
     /// The payload of a situation report (Protocols/partner-mqtt.md).

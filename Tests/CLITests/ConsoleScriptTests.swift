@@ -58,5 +58,15 @@ final class ConsoleScriptTests: XCTestCase {
         XCTAssertTrue(try console(dir, ["--lang", "en", "-c", "help alarm"]).stdout.contains("alarm INCIDENT [UNIT …]"))
         let audit = try console(dir, ["-c", "protokoll E-000001"])
         XCTAssertTrue(audit.stdout.contains("operator:disponent-demo  order.created E-000001/1"), audit.stdout)
+
+        // An oversize report is refused at once and said to be too large (not "unreachable");
+        // the next command works.
+        let started = Date()
+        let big = try console(dir, ["--yes", "--json"], stdin: "lage E-000001 \"\(String(repeating: "ä", count: 700_000))\"\nlage E-000001 \"kurz\"\n")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10, "refused without waiting for a timeout")
+        let answers: [[String: Any]] = big.stdout.split(separator: "\n").map { ((try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]) ?? [:] }
+        XCTAssertEqual(answers.map { $0["ok"] as? Bool }, [false, true], big.stdout.prefix(2_000).description)
+        XCTAssertEqual(answers.first?["error"] as? String, "refused")
+        XCTAssertTrue((answers.first?["message"] as? String ?? "").contains("the limit is 1048576"), big.stdout.prefix(2_000).description)
     }
 }
