@@ -9,13 +9,15 @@ extension CommandLine {
         guard raw.first == "validate", raw.count >= 2 else { throw UsageError("cap validate FILE…") }
         var bad = false
         for path in raw.dropFirst() {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                say("\(path): invalid: cannot read the file")
+            // The size before reading (the parser would refuse it too, after it was in memory).
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            guard size <= CAP.maxDocumentBytes else {
+                say("\(path): invalid: the document is \(size) bytes, above the limit of \(CAP.maxDocumentBytes)")
                 bad = true
                 continue
             }
-            guard data.count <= CAP.maxDocumentBytes else {
-                say("\(path): invalid: \(data.count) bytes, the limit is \(CAP.maxDocumentBytes)")
+            guard let data = FileManager.default.contents(atPath: path) else {
+                say("\(path): invalid: cannot read the file")
                 bad = true
                 continue
             }

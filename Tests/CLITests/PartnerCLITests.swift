@@ -30,6 +30,12 @@ final class PartnerCLITests: XCTestCase {
         XCTAssertTrue(lines[2].hasPrefix("\(zulu): invalid: alert/sent"), lines[2])
         XCTAssertTrue(lines[3].contains("DOCTYPE"), lines[3])
         XCTAssertTrue(lines[4].hasSuffix("invalid: cannot read the file"), lines[4])
+        // Oversize: refused by its size, before it is read.
+        let big = dir.appendingPathComponent("big.xml").path
+        try Data(count: 3_000_000).write(to: URL(fileURLWithPath: big))
+        let huge = try run(SimulateCommandTests.binary, ["cap", "validate", big], limit: 30)
+        XCTAssertEqual(huge.status, 1)
+        XCTAssertEqual(huge.stdout, "\(big): invalid: the document is 3000000 bytes, above the limit of 1048576\n")
     }
 
     func testTheDemoAppliesRightsAndAnOperatorCanReplaceThem() throws {
