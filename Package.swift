@@ -32,8 +32,13 @@ let package = Package(
         .target(name: "Console", dependencies: ["Alarming", "Bus", "Client", "Partners"]),
         // The partner endpoint: MQTT 3.1.1 packets, sessions and rights; CAP 1.2 (issue 9).
         .target(name: "Partners", dependencies: ["Wire"]),
+        // The incident pipeline's pure parts: records from the alarm events, import mappings and
+        // validation, pseudonyms, grid cells, export tables, CSV/NDJSON/Parquet writers, open data (issue 16).
+        .target(name: "Incidents", dependencies: ["Wire"]),
+        // The incident store on SQLite (records, dispatches, counts, the feed offset) and its pseudonym keys.
+        .target(name: "IncidentStore", dependencies: ["Incidents", "Store"]),
         .target(name: "Node", dependencies: ["Consensus", "Bus", "Store", "Secure", "Client", "Wire", "CEpoll", "Domains", "Alarming", "Partners"]),
-        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire", "Client", "CEpoll", "Alarming", "Gateways", "Domains", "Console", "Partners"]),
+        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire", "Client", "CEpoll", "Alarming", "Gateways", "Domains", "Console", "Partners", "Incidents", "IncidentStore"]),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus"]),
@@ -47,6 +52,8 @@ let package = Package(
         .testTarget(name: "AlarmingTests", dependencies: ["Alarming", "Wire"]),
         .testTarget(name: "ConsoleTests", dependencies: ["Console", "Alarming", "Partners"]),
         .testTarget(name: "PartnersTests", dependencies: ["Partners"]),
+        // The pipeline's records, imports, exports (read back by pyarrow and DuckDB), open data, the store.
+        .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "IncidentStore"]),
         .testTarget(name: "GatewaysTests", dependencies: ["Gateways", "Alarming"]),
         // Node processes' runtime in-process: 3 NodeServers on threads, over real mTLS sockets.
         .testTarget(name: "NodeTests", dependencies: ["Node", "Client", "Secure", "Bus", "Wire"]),

@@ -17,6 +17,14 @@ public enum AlarmCommand: Equatable, Sendable {
     case lease(LeaseRequest)
     /// Moves the clock so that due deadlines fire (sent by the leader node when one is due).
     case clock
+    /// Closed incidents the incident pipeline has stored leave the replicated state (issue 16).
+    case archiveIncidents(ArchiveIncidents)
+
+    public struct ArchiveIncidents: Codable, Equatable, Sendable {
+        /// 1–500 incidents, each closed with every order closed.
+        public var incidents: [IncidentID]
+        public init(incidents: [IncidentID]) { self.incidents = incidents }
+    }
 
     /// An incident's place is its area (Stadtteil), or coordinates that the registry maps to one
     /// (the nearest area centre); the address is text for people and is never geocoded.
@@ -94,7 +102,7 @@ public enum AlarmCommand: Equatable, Sendable {
         "alarm.unit.status": ["operator", "gateway"], "alarm.escalation.confirm": ["operator"],
         "alarm.escalation.dismiss": ["operator"], "alarm.target.sent": ["gateway"], "alarm.target.delivered": ["gateway"],
         "alarm.target.failed": ["gateway"], "alarm.line.state": ["gateway"], "alarm.lease": ["gateway"],
-        "alarm.clock": ["node", "operator", "gateway"],
+        "alarm.clock": ["node", "operator", "gateway"], "alarm.incident.archive": ["gateway", "operator"],
     ]
 
     public var type: String {
@@ -114,6 +122,7 @@ public enum AlarmCommand: Equatable, Sendable {
         case .lineState: "alarm.line.state"
         case .lease: "alarm.lease"
         case .clock: "alarm.clock"
+        case .archiveIncidents: "alarm.incident.archive"
         }
     }
 
@@ -131,6 +140,7 @@ public enum AlarmCommand: Equatable, Sendable {
         case .lineState(let v): StrictJSON.encode(v)
         case .lease(let v): StrictJSON.encode(v)
         case .clock: StrictJSON.encode(Empty())
+        case .archiveIncidents(let v): StrictJSON.encode(v)
         }
     }
 
@@ -152,6 +162,7 @@ public enum AlarmCommand: Equatable, Sendable {
         case "alarm.line.state": return .lineState(try d(LineReport.self))
         case "alarm.lease": return .lease(try d(LeaseRequest.self))
         case "alarm.clock": _ = try d(Empty.self); return .clock
+        case "alarm.incident.archive": return .archiveIncidents(try d(ArchiveIncidents.self))
         default: throw .unknown("command type \(type)")
         }
     }

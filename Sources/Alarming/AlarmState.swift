@@ -35,9 +35,10 @@ public struct AlarmState: Codable, Equatable, Sendable {
     /// Instructions issued so far; each carries its number (`Instruction.sequence`), so a gateway
     /// taking over skips what the `pending` query already gave it.
     public private(set) var instructionCount: UInt64 = 0
-    /// Closed orders and incidents are kept this long after closing, then dropped from the state
-    /// (the event topic and the incident pipeline keep the history).
-    public static let closedRetentionMillis: UInt64 = 24 * 3600 * 1000
+    /// Closed incidents and their orders leave the state when the incident pipeline has stored them
+    /// (`alarm.incident.archive`); without a pipeline they leave this long after closing, so that a
+    /// cluster run without one does not grow without bound either.
+    public static let closedRetentionMillis: UInt64 = 30 * 24 * 3600 * 1000
 
     /// The earliest time at which something is due: a target's receipt, a unit's acknowledgement,
     /// a lease's renewal; nil when nothing waits. Kept current by `apply` and `advance`.
@@ -136,6 +137,7 @@ public struct AlarmState: Codable, Equatable, Sendable {
             try lineState(r, effects: &effects)
         case .lease(let r): return try lease(r, sender: sender, effects: &effects)
         case .clock: break
+        case .archiveIncidents(let c): return try archive(c, sender: sender, effects: &effects)
         }
         return StrictJSON.encode([String: String]())
     }
@@ -202,9 +204,38 @@ public struct AlarmState: Codable, Equatable, Sendable {
                                  orders: [], escalations: [])
         var e = AlarmEvent("incident.opened", at: clock, by: sender, detail: "\(c.keyword) \(area), \(c.address)")
         e.incident = id
+        e.keyword = c.keyword
+        e.area = area
+        e.position = c.position
+        e.address = c.address
+        e.remarks = (c.remarks ?? "").isEmpty ? nil : c.remarks
         e.test = c.test == true ? true : nil
         effects.event(e)
         return StrictJSON.encode(["incident": id.rawValue, "area": area.rawValue])
+    }
+
+    /// Drops closed incidents (and their orders) that the pipeline has stored. Incidents already
+    /// gone are reported as such (a retry is harmless); open ones are refused by name.
+    private mutating func archive(_ c: AlarmCommand.ArchiveIncidents, sender: String, effects: inout Effects) throws(AlarmError) -> [UInt8] {
+        guard (1...500).contains(c.incidents.count) else { throw .invalid("archive takes 1–500 incidents, got \(c.incidents.count)") }
+        for id in c.incidents {
+            guard let incident = incidents[id] else { continue }
+            guard incident.closedAt != nil, incident.orders.allSatisfy({ orders[$0]?.isOpen != true }) else {
+                throw .conflict("incident \(id) is still open and cannot be archived")
+            }
+        }
+        var archived: [String] = [], gone: [String] = []
+        for id in c.incidents {
+            guard let incident = incidents[id] else { gone.append(id.rawValue); continue }
+            for o in incident.orders { orders[o] = nil }
+            incidents[id] = nil
+            archived.append(id.rawValue)
+        }
+        if !archived.isEmpty {
+            let e = AlarmEvent("incidents.archived", at: clock, by: sender, detail: "\(archived.count) closed incident(s) stored by the pipeline left the state")
+            effects.event(e)
+        }
+        return StrictJSON.encode(["archived": archived, "gone": gone])
     }
 
     private mutating func closeIncident(_ id: IncidentID, sender: String, effects: inout Effects) throws(AlarmError) {
@@ -457,7 +488,10 @@ public struct AlarmState: Codable, Equatable, Sendable {
         e.round = r.round
         e.network = r.target.network
         e.late = t.late ? true : nil
-        if state == .delivered { e.latencyMillis = clock - t.issuedAt }
+        if state == .delivered {
+            e.latencyMillis = clock - t.issuedAt
+            e.units = t.units
+        }
         effects.event(e)
         if state == .failed { fallback(for: r.target, in: r.order, effects: &effects) }
     }
@@ -846,6 +880,13 @@ public struct AlarmEvent: Codable, Equatable, Sendable {
     public var test: Bool?
     public var fallback: Bool?
     public var late: Bool?
+    /// `incident.opened`: what the incident pipeline records (the address and remarks are
+    /// personal data: the pipeline keeps them in its store only).
+    public var keyword: String?
+    public var area: AreaID?
+    public var position: Position?
+    public var address: String?
+    public var remarks: String?
 
     public init(_ event: String, at: UInt64, by: String? = nil, detail: String? = nil) {
         self.event = event

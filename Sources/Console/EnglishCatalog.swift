@@ -113,5 +113,6 @@ enum EnglishCatalog {
         "gateway.sink.faulted": "TRANSMITTER FAULTED",
         "gateway.sink.ok": "transmitter ok",
         "registry.applied": "registry applied",
+        "incidents.archived": "incidents archived",
     ]
 }

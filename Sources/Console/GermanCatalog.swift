@@ -116,6 +116,7 @@ enum GermanCatalog {
         "gateway.sink.faulted": "SENDER GESTÖRT",
         "gateway.sink.ok": "Sender in Ordnung",
         "registry.applied": "Stammdaten übernommen",
+        "incidents.archived": "Einsätze archiviert",
     ]
 
     static func capType(_ msgType: String) -> String {

@@ -17,6 +17,7 @@ extension CommandLine {
         if raw.first == "cluster" { return try benchCluster(Array(raw.dropFirst())) }
         if raw.first == "paging" { return try benchPaging(Array(raw.dropFirst())) }
         if raw.first == "alarm" { return try benchAlarm(Array(raw.dropFirst())) }
+        if raw.first == "export" { return try benchExport(Array(raw.dropFirst())) }
         guard raw.first == "bus" else { throw UsageError("bench needs a target: bench bus | bench cluster | bench paging | bench tls") }
         var args = try Arguments(Array(raw.dropFirst()), booleans: [])
         let seconds = Double(try args.uint("seconds") ?? 5)

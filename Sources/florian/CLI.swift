@@ -130,6 +130,26 @@ extension CommandLine {
           station-sim --cluster FILE --station ID [--ack-delay MS] [--no-ack] [--flap UP:DOWN]
                 [--drop-after S] [--gateway HOST:PORT]
                    a station device for tests and demos (Protocols/station-alert.md)
+          pipeline --cluster FILE --store DIR [--grid METRES] [--archive-after SECONDS] [--retention-days N] [--once]
+                   keeps the incident store DIR up to date from the committed alarm events (exactly once
+                   by offset, resumable); archives stored closed incidents out of the alarm state;
+                   deletes personal fields after the retention time; --once stops when caught up
+          incidents import --store DIR --mapping FILE CSV…
+          incidents import --store DIR --time-column NAME [--time-format FORMAT] [--type-column NAME]
+                [--area-column NAME] [--source NAME] [--time-zone ZONE] CSV…
+                   imports call logs and counts (mappings in ops/mappings/); prints read, accepted and
+                   rejected by reason; rejected rows go to DIR/rejects/FILE.rejects.csv
+          incidents rotate-key|purge|summary --store DIR …
+                   a new pseudonym key; delete personal fields (--older-than-days N); the store's counts
+          export --store DIR --from DATE --to DATE --format csv|ndjson|parquet --out DIR [--compression none|snappy]
+                   incidents, dispatches and counts, pseudonymised, in Hive partitions
+                   (DATASET/year=YYYY/month=MM/); --to is inclusive; resumable after an interruption
+          export --open-data --store DIR --from DATE --to DATE --out DIR [--k N]
+                   daily counts per Stadtteil and category and response-time quantiles, only groups of
+                   at least k incidents (default 5)
+          bench export [--rows N]
+                   N synthetic incident rows (default 2,000,000) to Parquet, against DuckDB's COPY … TO
+                   (FORMAT parquet) of the same rows in the same run
           pki --dir DIR init [--org O] [--days N] | issue <role> <name> [--org O] [--days N] [--san IP:A,DNS:N]
                 | revoke <name> | crl
                    the city PKI: CA, per-identity keys (0600) and certificates, CRL
@@ -158,6 +178,9 @@ extension CommandLine {
             case "console": return try console(Array(args.dropFirst()))
             case "cap": return try cap(Array(args.dropFirst()))
             case "rights": return try rights(Array(args.dropFirst()))
+            case "pipeline": return try pipeline(Array(args.dropFirst()))
+            case "incidents": return try incidents(Array(args.dropFirst()))
+            case "export": return try export(Array(args.dropFirst()))
             case "help", "--help", "-h":
                 print(usage)
                 return 0

@@ -83,6 +83,16 @@ extension CommandLine {
             cluster.stopAll()
             throw error
         }
+        // The incident pipeline: the store the analysts' exports read (Protocols/incidents.md).
+        let storeDir = dir.appendingPathComponent("incidents").path
+        do {
+            try cluster.spawn("pipeline", ["pipeline", "--cluster", file.path, "--store", storeDir])
+        } catch {
+            cluster.stopChildren()
+            cluster.stopAll()
+            throw error
+        }
+        say("incident store: \(storeDir) (florian pipeline, log \(cluster.childLogURL("pipeline").path))")
         say("cluster file: \(file.path)")
         say("ready")
         let stopped: @Sendable () -> Bool = { stopRequested.withLock { $0 } }

@@ -18,6 +18,9 @@ final class LocalCluster: @unchecked Sendable {
     static let gatewayName = "gateway-demo"
     static let partnerName = "partner-thw"
     static let partnerOrg = "THW Ortsverband Frankfurt"
+    /// The incident pipeline's identity: a gateway certificate (it consumes committed events and
+    /// reports back that closed incidents are stored; Protocols/incidents.md).
+    static let pipelineName = "pipeline"
 
     /// Creates the PKI and the node configs (ports chosen free on 127.0.0.1).
     init(dir: URL, nodes: Int = 3, name: String = "florian-local", timing: NodeConfig.Timing? = nil) throws {
@@ -36,6 +39,7 @@ final class LocalCluster: @unchecked Sendable {
         }
         try pki.issue(role: .operator, name: Self.operatorName)
         try pki.issue(role: .gateway, name: Self.gatewayName)
+        try pki.issue(role: .gateway, name: Self.pipelineName)
         try pki.issue(role: .partner, name: Self.partnerName, organisation: Self.partnerOrg)
         self.members = members
         for m in members {
@@ -272,7 +276,8 @@ final class LocalCluster: @unchecked Sendable {
             },
             "ca": pki.url.appendingPathComponent("ca.crt").path,
             "crl": pki.url.appendingPathComponent("crl.pem").path,
-            "credentials": ["operator": cred(Self.operatorName), "partner": partner, "gateway": cred(Self.gatewayName)],
+            "credentials": ["operator": cred(Self.operatorName), "partner": partner, "gateway": cred(Self.gatewayName),
+                            "pipeline": cred(Self.pipelineName)],
             "pki": pki.url.path,
         ]
         if let a = alarming {
