@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "ConsoleTests", dependencies: ["Console", "Alarming", "Partners"]),
         .testTarget(name: "PartnersTests", dependencies: ["Partners"]),
         // The pipeline's records, imports, exports (read back by pyarrow and DuckDB), open data, the store.
-        .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "IncidentStore"]),
+        .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "IncidentStore", "Alarming"]),
         .testTarget(name: "GatewaysTests", dependencies: ["Gateways", "Alarming"]),
         // Node processes' runtime in-process: 3 NodeServers on threads, over real mTLS sockets.
         .testTarget(name: "NodeTests", dependencies: ["Node", "Client", "Secure", "Bus", "Wire"]),

@@ -27,6 +27,7 @@ public final class StationSimulator {
     private let gateways: [(host: String, port: UInt16)]
     private let behaviour: Behaviour
     private let output: (String) -> Void
+    private let printout: (String) -> Void
     private var links: [Link] = []
     private var shown: Set<String> = []
     private var down = false
@@ -79,8 +80,9 @@ public final class StationSimulator {
     /// `context`: a client context with the station's certificate, accepting role `gateway`.
     /// `output` gets one line per alarm and line change (the demo and tests read them).
     public init(station: String, gateways: [(host: String, port: UInt16)], context: TLSContext, loop: EventLoop,
-                behaviour: Behaviour = Behaviour(), output: @escaping (String) -> Void) {
+                behaviour: Behaviour = Behaviour(), printout: @escaping (String) -> Void = { _ in }, output: @escaping (String) -> Void) {
         self.station = station
+        self.printout = printout
         self.gateways = gateways
         self.context = context
         self.loop = loop
@@ -157,7 +159,10 @@ public final class StationSimulator {
             var flags = ""
             if a.test { flags += " TEST" }
             if a.reAlarm { flags += " RE-ALARM" }
-            output("ALARM \(a.order) round=\(a.round)\(flags) \(a.keyword) \(a.area) | \(a.address) | units=\(a.units.joined(separator: ",")) outputs=\(a.outputs.joined(separator: ","))")
+            // The address (and any text) is the station's printout, not a log line: logs carry no
+            // personal data (a caller's address can name a person).
+            output("ALARM \(a.order) round=\(a.round)\(flags) \(a.keyword) \(a.area) | address on the printout | units=\(a.units.joined(separator: ",")) outputs=\(a.outputs.joined(separator: ","))")
+            printout("ALARM \(a.order) round=\(a.round)\(flags) \(a.keyword) \(a.area) | \(a.address) | units=\(a.units.joined(separator: ","))")
         }
         guard behaviour.acknowledges else { return }
         let ack = StationAlertFrame.ack(.init(order: a.order, round: a.round)).frame

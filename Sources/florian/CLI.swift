@@ -128,7 +128,7 @@ extension CommandLine {
                    a gateway: station lines (wired) or transmitters (wireless); one of each
                    network is active by lease, the others stand by
           station-sim --cluster FILE --station ID [--ack-delay MS] [--no-ack] [--flap UP:DOWN]
-                [--drop-after S] [--gateway HOST:PORT]
+                [--drop-after S] [--gateway HOST:PORT] [--printout FILE]
                    a station device for tests and demos (Protocols/station-alert.md)
           pipeline --cluster FILE --store DIR [--grid METRES] [--archive-after SECONDS] [--retention-days N] [--once]
                    keeps the incident store DIR up to date from the committed alarm events (exactly once

@@ -119,7 +119,7 @@ extension CommandLine {
                 }
                 for (station, until) in cutStations where until <= .now() && !stopped() {
                     cutStations[station] = nil
-                    try? cluster.spawn("station-\(station)", ["station-sim", "--cluster", file.path, "--station", station])
+                    try? cluster.spawn("station-\(station)", cluster.stationArguments(station, clusterFile: file))
                     notices.post("demo: station device \(station) restarted")
                 }
                 for m in cluster.members where !stopped() && !cluster.isRunning(m.id) {

@@ -83,7 +83,8 @@ extension CommandLine {
         }
     }
 
-    /// `florian station-sim --cluster FILE --station ID [--ack-delay MS] [--no-ack] [--flap UP:DOWN] [--drop-after S]`
+    /// `florian station-sim --cluster FILE --station ID [--ack-delay MS] [--no-ack] [--flap UP:DOWN] [--drop-after S]
+    /// [--printout FILE]`
     static func stationSim(_ raw: [String]) throws -> Int32 {
         var args = try Arguments(raw, booleans: ["no-ack"])
         guard let path = args.string("cluster") else { throw UsageError("station-sim needs --cluster FILE") }
@@ -101,6 +102,7 @@ extension CommandLine {
             behaviour.dropAfterMillis = UInt64(s * 1000)
         }
         let explicit = args.string("gateway")
+        let printoutPath = args.string("printout")
         try args.finish()
         guard dieWithParentIfAsked() else { return 1 }
         let file = try ClusterFile.load(path)
@@ -111,7 +113,17 @@ extension CommandLine {
         let context = try TLSContext(TLSConfiguration(caFile: file.ca, certificateFile: id.cert, keyFile: id.key, crlFile: file.crl,
                                                       acceptedRoles: [.gateway]), side: .client)
         let loop = try EventLoop()
-        let sim = StationSimulator(station: station, gateways: gateways, context: context, loop: loop, behaviour: behaviour) { line in
+        // The station's printer: what the crews read (address included). A file of its own, so
+        // that the log holds no personal data; without --printout it is not kept.
+        var printer: FileHandle?
+        if let printoutPath {
+            if !FileManager.default.fileExists(atPath: printoutPath) { _ = FileManager.default.createFile(atPath: printoutPath, contents: nil, attributes: [.posixPermissions: 0o600]) }
+            guard let h = FileHandle(forWritingAtPath: printoutPath) else { throw UsageError("cannot write the printout \(printoutPath)") }
+            h.seekToEndOfFile()
+            printer = h
+        }
+        let sim = StationSimulator(station: station, gateways: gateways, context: context, loop: loop, behaviour: behaviour,
+                                   printout: { line in printer?.write(Data("\(station): \(line)\n".utf8)) }) { line in
             say("\(station): \(line)")
         }
         sim.start()

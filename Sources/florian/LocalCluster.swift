@@ -246,7 +246,13 @@ final class LocalCluster: @unchecked Sendable {
         for g in a.wireless {
             try spawn(g, ["gateway", "--cluster", clusterFile.path, "--network", "wireless", "--name", g, "--sink", a.pagingSink])
         }
-        for s in a.stations { try spawn("station-\(s)", ["station-sim", "--cluster", clusterFile.path, "--station", s]) }
+        for s in a.stations { try spawn("station-\(s)", stationArguments(s, clusterFile: clusterFile)) }
+    }
+
+    /// The arguments of a station simulator: its printout (the alarm text with the address) in
+    /// `station-ID.printout` beside its log.
+    func stationArguments(_ station: String, clusterFile: URL) -> [String] {
+        ["station-sim", "--cluster", clusterFile.path, "--station", station, "--printout", dir.appendingPathComponent("station-\(station).printout").path]
     }
 
     /// Kills the child process `label` (SIGKILL) and waits for it.

@@ -99,7 +99,11 @@ final class AlarmNetworkTests: XCTestCase {
         for t in ["line:FRW1", "line:FRW2", "group:AG-FF-Sachsenhausen-Süd", "group:AG-FF-Oberrad", "siren:S-Sachsenhausen-Süd", "siren:S-Oberrad"] {
             XCTAssertEqual(state(targets, t), "delivered", "\(t): \(targets)")
         }
-        XCTAssertTrue(try stationLog("FRW1").contains("ALARM \(order) round=1 F3 Sachsenhausen-Nord | Schweizer Straße 12"))
+        // The address is on the station's printout, never in its log.
+        let printout = try String(contentsOf: dir.appendingPathComponent("station-FRW1.printout"), encoding: .utf8)
+        XCTAssertTrue(printout.contains("ALARM \(order) round=1 F3 Sachsenhausen-Nord | Schweizer Straße 12"), printout)
+        XCTAssertTrue(try stationLog("FRW1").contains("ALARM \(order) round=1 F3 Sachsenhausen-Nord | address on the printout"))
+        XCTAssertFalse(try stationLog("FRW1").contains("Schweizer Straße"))
         // The aired pages decode (multimon-ng shows DIN 66003 ß as ~ and ü as }).
         let pages = try decoded("DME-FFM-1", "POCSAG1200") + decoded("DME-FFM-2", "POCSAG1200")
         XCTAssertTrue(pages.contains("F3 Sachsenhausen-Nord, Schweizer Stra~e 12 E-000001 FF-Oberrad-LF"), pages)
