@@ -104,6 +104,9 @@ extension CommandLine {
             }
             if once && offset >= target && batch.isEmpty { break }
         }
+        if once {
+            try archive(store: store, client: client, closedBefore: Int64(Date().timeIntervalSince1970 * 1000) - Int64(archiveAfter) * 1000)
+        }
         _ = sources
         say("pipeline: stopped at offset \(offset)")
         return 0
