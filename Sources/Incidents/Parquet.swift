@@ -485,27 +485,28 @@ extension Double: ParquetFixedWidth {
 // MARK: - Column chunk encoding
 
 /// Encodes one column chunk at a time into `chunk`, reusing its buffers and hash tables across
-/// chunks so that a row group costs a handful of allocations, not one per value.
+/// chunks. The per-value loops run over raw pointers into those buffers: a Swift array appended
+/// value by value, or a String copied out of the column, costs a uniqueness check or a retain per
+/// value, which at millions of values is most of the time.
 struct ChunkEncoder {
     /// The finished chunk's bytes: pages with their headers.
     private(set) var chunk: [UInt8] = []
-    private var page: [UInt8] = []
-    private var levels: [UInt8] = []
-    private var indices: [UInt32] = []
-    private var fixedDictionary = FixedWidthDictionary()
-    private var byteDictionary = ByteArrayDictionary()
+    private let page = ByteBuffer()
+    private let compressed = ByteBuffer()
+    private let levels = ScratchBuffer<UInt8>()
+    private let indices = ScratchBuffer<UInt32>()
+    private let fixedDictionary = FixedWidthDictionary()
+    private let byteDictionary = ByteArrayDictionary()
     private var snappy = SnappyCompressor()
 
     // Per-chunk bookkeeping.
     private var chunkOffset: Int64 = 0
-    private var codec: Compression = .none
+    private var codec: ParquetWriter.Compression = .none
     private var fieldName = ""
     private var uncompressedSize: Int64 = 0
     private var dictionaryPageOffset: Int64?
     private var dataPageOffset: Int64?
     private var pageCounts: [PageEncodingCount] = []
-
-    typealias Compression = ParquetWriter.Compression
 
     /// A dictionary is used when it has at most this many bytes (as the dictionary page)...
     static let dictionaryByteLimit = 1 << 20
@@ -524,28 +525,29 @@ struct ChunkEncoder {
         pageCounts.removeAll()
 
         let nullCount = field.nullable ? fillLevels(column, rows: rows) : 0
+        let nonNull = rows - nullCount
         let pageRows = options.pageRows
         var stats: ChunkStatistics
         var usedDictionary = false
         switch column {
         case .boolean(let values):
-            stats = try encodeBooleans(values, field: field, rows: rows, pageRows: pageRows)
+            stats = try encodeBooleans(values, nullable: field.nullable, rows: rows, pageRows: pageRows)
         case .int32(let values):
-            (stats, usedDictionary) = try encodeFixed(values, field: field, rows: rows, pageRows: pageRows,
-                                                      dictionary: options.dictionary, nonNull: rows - nullCount)
+            (stats, usedDictionary) = try encodeFixed(values, nullable: field.nullable, rows: rows, pageRows: pageRows,
+                                                      dictionary: options.dictionary, nonNull: nonNull)
         case .int64(let values):
-            (stats, usedDictionary) = try encodeFixed(values, field: field, rows: rows, pageRows: pageRows,
-                                                      dictionary: options.dictionary, nonNull: rows - nullCount)
+            (stats, usedDictionary) = try encodeFixed(values, nullable: field.nullable, rows: rows, pageRows: pageRows,
+                                                      dictionary: options.dictionary, nonNull: nonNull)
         case .double(let values):
-            (stats, usedDictionary) = try encodeFixed(values, field: field, rows: rows, pageRows: pageRows,
-                                                      dictionary: false, nonNull: rows - nullCount)
+            (stats, usedDictionary) = try encodeFixed(values, nullable: field.nullable, rows: rows, pageRows: pageRows,
+                                                      dictionary: false, nonNull: nonNull)
         case .string(let values):
-            (stats, usedDictionary) = try encodeStrings(values, field: field, rows: rows, pageRows: pageRows,
-                                                        dictionary: options.dictionary, nonNull: rows - nullCount)
+            (stats, usedDictionary) = try encodeStrings(values, nullable: field.nullable, rows: rows, pageRows: pageRows,
+                                                        dictionary: options.dictionary, nonNull: nonNull)
         }
         stats.nullCount = Int64(nullCount)
 
-        precondition(dataPageOffset != nil, "a chunk of at least one row has a data page")
+        guard let dataPageOffset else { preconditionFailure("a chunk of at least one row has a data page") }
         let encodings = usedDictionary
             ? [ParquetFormat.encodingPlain, ParquetFormat.encodingRLE, ParquetFormat.encodingRLEDictionary]
             : [ParquetFormat.encodingPlain, ParquetFormat.encodingRLE]
@@ -553,7 +555,7 @@ struct ChunkEncoder {
             physicalType: ParquetFormat.physicalType(field.type), encodings: encodings, path: field.name,
             codec: codec == .snappy ? ParquetFormat.codecSnappy : ParquetFormat.codecUncompressed,
             numValues: Int64(rows), uncompressedSize: uncompressedSize, compressedSize: Int64(chunk.count),
-            dataPageOffset: dataPageOffset!, dictionaryPageOffset: dictionaryPageOffset,
+            dataPageOffset: dataPageOffset, dictionaryPageOffset: dictionaryPageOffset,
             statistics: stats, encodingStats: pageCounts)
     }
 
@@ -561,36 +563,42 @@ struct ChunkEncoder {
 
     /// One definition level per row (1 present, 0 null; max level 1 for an OPTIONAL top-level field).
     /// Returns the null count.
-    private mutating func fillLevels(_ column: ParquetColumn, rows: Int) -> Int {
-        levels.removeAll(keepingCapacity: true)
-        levels.reserveCapacity(rows)
-        switch column {
-        case .boolean(let v): for x in v { levels.append(x == nil ? 0 : 1) }
-        case .int32(let v): for x in v { levels.append(x == nil ? 0 : 1) }
-        case .int64(let v): for x in v { levels.append(x == nil ? 0 : 1) }
-        case .double(let v): for x in v { levels.append(x == nil ? 0 : 1) }
-        case .string(let v): for x in v { levels.append(x == nil ? 0 : 1) }
+    private func fillLevels(_ column: ParquetColumn, rows: Int) -> Int {
+        let out = levels.reserve(rows)
+        let present = switch column {
+        case .boolean(let v): Self.fillLevels(v, out)
+        case .int32(let v): Self.fillLevels(v, out)
+        case .int64(let v): Self.fillLevels(v, out)
+        case .double(let v): Self.fillLevels(v, out)
+        case .string(let v): Self.fillLevels(v, out)
         }
-        var present = 0
-        levels.withUnsafeBufferPointer { for l in $0 { present &+= Int(l) } }
         return rows - present
+    }
+
+    private static func fillLevels<T>(_ values: [T?], _ out: UnsafeMutablePointer<UInt8>) -> Int {
+        values.withUnsafeBufferPointer { values in
+            var present = 0
+            for i in 0..<values.count {
+                let level: UInt8 = values[i] == nil ? 0 : 1
+                out[i] = level
+                present &+= Int(level)
+            }
+            return present
+        }
     }
 
     /// Starts a page body: for an OPTIONAL field, its definition levels as RLE/bit-packed hybrid of
     /// width 1 behind a 4-byte length (Encodings.md §RLE: data page v1 prepends the length).
     /// Returns the number of non-null values in the page.
-    private mutating func beginDataPage(rows: Range<Int>, nullable: Bool) -> Int {
-        page.removeAll(keepingCapacity: true)
+    private func beginDataPage(rows: Range<Int>, nullable: Bool) -> Int {
+        page.removeAll()
         guard nullable else { return rows.count }
-        page.append(contentsOf: [0, 0, 0, 0])
+        let slice = UnsafeBufferPointer(start: levels.base + rows.lowerBound, count: rows.count)
         var present = 0
-        levels.withUnsafeBufferPointer { all in
-            let slice = UnsafeBufferPointer(rebasing: all[rows])
-            for l in slice { present &+= Int(l) }
-            RLEHybrid.encode(slice, bitWidth: 1, into: &page)
-        }
-        let length = UInt32(page.count - 4).littleEndian
-        withUnsafeBytes(of: length) { b in for i in 0..<4 { page[i] = b[i] } }
+        for l in slice { present &+= Int(l) }
+        page.appendUInt32LE(0)
+        RLEHybrid.encode(slice, bitWidth: 1, into: page)
+        page.storeUInt32LE(UInt32(page.count - 4), at: 0)
         return present
     }
 
@@ -602,11 +610,12 @@ struct ChunkEncoder {
     }
 
     /// Compresses `body` if asked, then appends the PageHeader (Thrift compact) and the body to the chunk.
-    private mutating func emitPage(_ kind: PageKind, body: [UInt8]) throws {
+    private mutating func emitPage(_ kind: PageKind, body: UnsafeRawBufferPointer) throws {
         let position = chunkOffset + Int64(chunk.count)
         var stored = body
         if codec == .snappy {
-            stored = body.withUnsafeBytes { snappy.compress($0) }
+            snappy.compress(body, into: compressed)
+            stored = compressed.bytes
         }
         guard body.count <= Int(Int32.max), stored.count <= Int(Int32.max) else {
             throw ParquetError.pageTooLarge(field: fieldName, bytes: max(body.count, stored.count))
@@ -650,45 +659,46 @@ struct ChunkEncoder {
         }
     }
 
-    /// Page boundaries: `pageRows` rows each, the last one shorter.
-    private static func pages(rows: Int, pageRows: Int) -> StrideTo<Int> {
-        stride(from: 0, to: rows, by: pageRows)
+    /// The pages' row ranges: `pageRows` rows each, the last one shorter.
+    private static func pages(rows: Int, pageRows: Int) -> [Range<Int>] {
+        stride(from: 0, to: rows, by: pageRows).map { $0..<min(rows, $0 + pageRows) }
     }
 
-    /// Data pages of dictionary indices for the non-null values in `indices` (Encodings.md
-    /// §DICTIONARY: one byte bit width, then the RLE/bit-packed hybrid without length).
+    /// Data pages of the dictionary indices in `indices` (Encodings.md §DICTIONARY: one byte bit
+    /// width, then the RLE/bit-packed hybrid without length prefix).
     private mutating func emitDictionaryDataPages(rows: Int, pageRows: Int, nullable: Bool, entries: Int) throws {
         let bitWidth = max(1, Int.bitWidth - (entries - 1).leadingZeroBitCount)
         var next = 0
-        for start in Self.pages(rows: rows, pageRows: pageRows) {
-            let range = start..<min(rows, start + pageRows)
+        for range in Self.pages(rows: rows, pageRows: pageRows) {
             let present = beginDataPage(rows: range, nullable: nullable)
             page.append(UInt8(bitWidth))
-            indices.withUnsafeBufferPointer { all in
-                RLEHybrid.encode(UnsafeBufferPointer(rebasing: all[next..<next + present]), bitWidth: bitWidth, into: &page)
-            }
+            RLEHybrid.encode(UnsafeBufferPointer(start: indices.base + next, count: present), bitWidth: bitWidth, into: page)
             next += present
-            try emitPage(.data(numValues: range.count, encoding: ParquetFormat.encodingRLEDictionary), body: page)
+            try emitPage(.data(numValues: range.count, encoding: ParquetFormat.encodingRLEDictionary), body: page.bytes)
         }
     }
 
     // MARK: Booleans
 
     /// PLAIN booleans: bit-packed, LSB first, one bit per non-null value (Encodings.md §PLAIN).
-    private mutating func encodeBooleans(_ values: [Bool?], field: ParquetField, rows: Int, pageRows: Int) throws -> ChunkStatistics {
+    private mutating func encodeBooleans(_ values: [Bool?], nullable: Bool, rows: Int, pageRows: Int) throws -> ChunkStatistics {
         var sawFalse = false, sawTrue = false
-        for start in Self.pages(rows: rows, pageRows: pageRows) {
-            let range = start..<min(rows, start + pageRows)
-            _ = beginDataPage(rows: range, nullable: field.nullable)
-            var byte: UInt8 = 0, bit = 0
-            for row in range {
-                guard let v = values[row] else { continue }
-                if v { byte |= 1 << bit; sawTrue = true } else { sawFalse = true }
-                bit += 1
-                if bit == 8 { page.append(byte); byte = 0; bit = 0 }
+        for range in Self.pages(rows: rows, pageRows: pageRows) {
+            let present = beginDataPage(rows: range, nullable: nullable)
+            page.reserve((present + 7) / 8)
+            var p = page.end
+            var byte: UInt8 = 0, bit: UInt8 = 0
+            values.withUnsafeBufferPointer { values in
+                for row in range {
+                    guard let v = values[row] else { continue }
+                    if v { byte |= 1 << bit; sawTrue = true } else { sawFalse = true }
+                    bit += 1
+                    if bit == 8 { p.pointee = byte; p += 1; byte = 0; bit = 0 }
+                }
             }
-            if bit > 0 { page.append(byte) }
-            try emitPage(.data(numValues: range.count, encoding: ParquetFormat.encodingPlain), body: page)
+            if bit > 0 { p.pointee = byte; p += 1 }
+            page.count = p - page.base
+            try emitPage(.data(numValues: range.count, encoding: ParquetFormat.encodingPlain), body: page.bytes)
         }
         guard sawFalse || sawTrue else { return ChunkStatistics(nullCount: 0) }
         return ChunkStatistics(nullCount: 0, min: [sawFalse ? 0 : 1], max: [sawTrue ? 1 : 0])
@@ -697,126 +707,189 @@ struct ChunkEncoder {
     // MARK: INT32, INT64, DOUBLE
 
     private mutating func encodeFixed<T: ParquetFixedWidth>(
-        _ values: [T?], field: ParquetField, rows: Int, pageRows: Int, dictionary: Bool, nonNull: Int
+        _ values: [T?], nullable: Bool, rows: Int, pageRows: Int, dictionary: Bool, nonNull: Int
     ) throws -> (ChunkStatistics, Bool) {
         let width = MemoryLayout<T.Bits>.size
-        if dictionary, nonNull > 1, buildFixedDictionary(values, nonNull: nonNull, width: width) {
-            let keys = fixedDictionary.keys
-            page.removeAll(keepingCapacity: true)
-            appendPlain(keys.lazy.map { T(dictionaryKey: $0) }, width: width)
-            try emitPage(.dictionary(numValues: keys.count), body: page)
-            try emitDictionaryDataPages(rows: rows, pageRows: pageRows, nullable: field.nullable, entries: keys.count)
-            var tally = FixedStatistics<T>()
-            for key in keys { tally.add(T(dictionaryKey: key)) }
-            return (tally.statistics, true)
+        if dictionary, nonNull > 1 {
+            let limit = min(nonNull / Self.dictionaryValueRatio, Self.dictionaryByteLimit / width)
+            let out = indices.reserve(nonNull)
+            let dict = fixedDictionary
+            if values.withUnsafeBufferPointer({ dict.build($0, limit: limit, into: out) }) {
+                let keys = UnsafeBufferPointer(start: dict.keys, count: dict.count)
+                page.removeAll()
+                page.reserve(keys.count * width)
+                var tally = FixedStatistics<T>()
+                for key in keys {
+                    let v = T(dictionaryKey: key)
+                    tally.add(v)
+                    page.appendUnchecked(v.littleEndianBits)
+                }
+                try emitPage(.dictionary(numValues: keys.count), body: page.bytes)
+                try emitDictionaryDataPages(rows: rows, pageRows: pageRows, nullable: nullable, entries: keys.count)
+                return (tally.statistics, true)
+            }
         }
 
         var tally = FixedStatistics<T>()
-        values.withUnsafeBufferPointer { values in
-            for v in values { if let v { tally.add(v) } }
-        }
-        for start in Self.pages(rows: rows, pageRows: pageRows) {
-            let range = start..<min(rows, start + pageRows)
-            let present = beginDataPage(rows: range, nullable: field.nullable)
-            let base = page.count
-            page.append(contentsOf: repeatElement(0, count: present * width))
-            page.withUnsafeMutableBytes { raw in
-                values.withUnsafeBufferPointer { values in
-                    var o = base
-                    for row in range {
-                        guard let v = values[row] else { continue }
-                        raw.storeBytes(of: v.littleEndianBits, toByteOffset: o, as: T.Bits.self)
-                        o += width
-                    }
+        for range in Self.pages(rows: rows, pageRows: pageRows) {
+            let present = beginDataPage(rows: range, nullable: nullable)
+            page.reserve(present * width)
+            let base = UnsafeMutableRawPointer(page.end)
+            values.withUnsafeBufferPointer { values in
+                var o = 0
+                for row in range {
+                    guard let v = values[row] else { continue }
+                    base.storeBytes(of: v.littleEndianBits, toByteOffset: o, as: T.Bits.self)
+                    o += width
+                    tally.add(v)
                 }
             }
-            try emitPage(.data(numValues: range.count, encoding: ParquetFormat.encodingPlain), body: page)
+            page.count += present * width
+            try emitPage(.data(numValues: range.count, encoding: ParquetFormat.encodingPlain), body: page.bytes)
         }
         return (tally.statistics, false)
-    }
-
-    private mutating func appendPlain<T: ParquetFixedWidth, S: Sequence<T>>(_ values: S, width: Int) {
-        for v in values {
-            withUnsafeBytes(of: v.littleEndianBits) { page.append(contentsOf: $0) }
-        }
-    }
-
-    /// Fills `indices` with each non-null value's dictionary index. False, and no dictionary, once
-    /// the distinct values pass the limits (the dictionary would not pay for itself).
-    private mutating func buildFixedDictionary<T: ParquetFixedWidth>(_ values: [T?], nonNull: Int, width: Int) -> Bool {
-        let limit = min(nonNull / Self.dictionaryValueRatio, Self.dictionaryByteLimit / width)
-        fixedDictionary.reset()
-        indices.removeAll(keepingCapacity: true)
-        indices.reserveCapacity(nonNull)
-        var fits = true
-        values.withUnsafeBufferPointer { values in
-            for v in values {
-                guard let v else { continue }
-                let index = fixedDictionary.index(of: v.dictionaryKey)
-                if fixedDictionary.count > limit { fits = false; return }
-                indices.append(index)
-            }
-        }
-        return fits
     }
 
     // MARK: BYTE_ARRAY (strings)
 
     private mutating func encodeStrings(
-        _ values: [String?], field: ParquetField, rows: Int, pageRows: Int, dictionary: Bool, nonNull: Int
+        _ values: [String?], nullable: Bool, rows: Int, pageRows: Int, dictionary: Bool, nonNull: Int
     ) throws -> (ChunkStatistics, Bool) {
-        if dictionary, nonNull > 1, buildByteDictionary(values, nonNull: nonNull) {
-            try emitPage(.dictionary(numValues: byteDictionary.count), body: byteDictionary.plain)
-            try emitDictionaryDataPages(rows: rows, pageRows: pageRows, nullable: field.nullable, entries: byteDictionary.count)
-            var tally = ByteStatistics()
-            byteDictionary.forEachEntry { tally.add($0) }
-            return (tally.statistics, true)
+        if dictionary, nonNull > 1 {
+            let out = indices.reserve(nonNull)
+            let dict = byteDictionary
+            let fits = values.withUnsafeBufferPointer {
+                dict.build($0, limit: nonNull / Self.dictionaryValueRatio, byteLimit: Self.dictionaryByteLimit, into: out)
+            }
+            if fits {
+                try emitPage(.dictionary(numValues: dict.count), body: dict.plain.bytes)
+                try emitDictionaryDataPages(rows: rows, pageRows: pageRows, nullable: nullable, entries: dict.count)
+                var tally = ByteStatistics()
+                dict.forEachEntry { tally.add($0) }
+                return (tally.statistics, true)
+            }
         }
 
         var tally = ByteStatistics()
-        for start in Self.pages(rows: rows, pageRows: pageRows) {
-            let range = start..<min(rows, start + pageRows)
-            _ = beginDataPage(rows: range, nullable: field.nullable)
-            for row in range {
-                guard let s = values[row] else { continue }
-                Self.withUTF8(s) { bytes in
-                    // A String's UTF-8 cannot reach 4 GiB in practice; the page check below catches sizes.
-                    withUnsafeBytes(of: UInt32(truncatingIfNeeded: bytes.count).littleEndian) { page.append(contentsOf: $0) }
-                    page.append(contentsOf: bytes)
-                    tally.add(bytes)
+        let page = self.page
+        for range in Self.pages(rows: rows, pageRows: pageRows) {
+            _ = beginDataPage(rows: range, nullable: nullable)
+            values.withUnsafeBufferPointer { values in
+                for row in range {
+                    guard let s = values[row] else { continue }
+                    withUTF8(s) { bytes in
+                        // UTF-8 of a String cannot reach 4 GiB here: the page check in emitPage
+                        // refuses anything past 2 GiB first.
+                        page.appendUInt32LE(UInt32(truncatingIfNeeded: bytes.count))
+                        page.append(bytes)
+                        tally.add(bytes)
+                    }
                 }
             }
-            try emitPage(.data(numValues: range.count, encoding: ParquetFormat.encodingPlain), body: page)
+            try emitPage(.data(numValues: range.count, encoding: ParquetFormat.encodingPlain), body: page.bytes)
         }
         return (tally.statistics, false)
     }
+}
 
-    private mutating func buildByteDictionary(_ values: [String?], nonNull: Int) -> Bool {
-        let limit = nonNull / Self.dictionaryValueRatio
-        byteDictionary.reset()
-        indices.removeAll(keepingCapacity: true)
-        indices.reserveCapacity(nonNull)
-        var fits = true
-        values.withUnsafeBufferPointer { values in
-            for v in values {
-                guard let v else { continue }
-                let index = Self.withUTF8(v) { byteDictionary.index(of: $0) }
-                if byteDictionary.count > limit || byteDictionary.plain.count > Self.dictionaryByteLimit {
-                    fits = false
-                    return
-                }
-                indices.append(index)
-            }
-        }
-        return fits
+/// The string's UTF-8 without copying when it is stored contiguously (native Swift strings are).
+@inline(__always)
+func withUTF8<R>(_ s: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    if let r = s.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) { return r }
+    var copy = s
+    return copy.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+}
+
+// MARK: - Buffers
+
+/// A growable byte buffer written through its pointer. Hot loops reserve once, write through
+/// `end`, then advance `count`; the chunk is assembled from it with one copy per page.
+final class ByteBuffer {
+    private(set) var base: UnsafeMutablePointer<UInt8>
+    /// Bytes in use. Callers that wrote through `end` after `reserve` advance it themselves.
+    var count = 0
+    private var capacity: Int
+
+    init(capacity: Int = 1 << 16) {
+        self.capacity = capacity
+        base = .allocate(capacity: capacity)
     }
 
-    /// The string's UTF-8 without copying when it is stored contiguously (native Swift strings are).
+    deinit { base.deallocate() }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+    var end: UnsafeMutablePointer<UInt8> { base + count }
+
+    func removeAll() { count = 0 }
+
+    /// Room for `extra` more bytes past `count`.
     @inline(__always)
-    private static func withUTF8<R>(_ s: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        if let r = s.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) { return r }
-        var copy = s
-        return copy.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+    func reserve(_ extra: Int) {
+        if extra > capacity - count { grow(to: count + extra) }
+    }
+
+    @inline(never)
+    private func grow(to needed: Int) {
+        let newCapacity = max(capacity * 2, needed)
+        let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        bigger.update(from: base, count: count)
+        base.deallocate()
+        base = bigger
+        capacity = newCapacity
+    }
+
+    @inline(__always)
+    func append(_ byte: UInt8) {
+        reserve(1)
+        base[count] = byte
+        count += 1
+    }
+
+    @inline(__always)
+    func append(_ bytes: UnsafeRawBufferPointer) {
+        reserve(bytes.count)
+        if let source = bytes.baseAddress, bytes.count > 0 {
+            UnsafeMutableRawPointer(base + count).copyMemory(from: source, byteCount: bytes.count)
+        }
+        count += bytes.count
+    }
+
+    @inline(__always)
+    func appendUInt32LE(_ value: UInt32) {
+        reserve(4)
+        UnsafeMutableRawPointer(base + count).storeBytes(of: value.littleEndian, as: UInt32.self)
+        count += 4
+    }
+
+    /// Appends an integer's bytes as they are; room must have been reserved.
+    @inline(__always)
+    func appendUnchecked<I: FixedWidthInteger>(_ bits: I) {
+        UnsafeMutableRawPointer(base + count).storeBytes(of: bits, as: I.self)
+        count += MemoryLayout<I>.size
+    }
+
+    func storeUInt32LE(_ value: UInt32, at offset: Int) {
+        precondition(offset >= 0 && offset + 4 <= count, "store outside the buffer")
+        UnsafeMutableRawPointer(base + offset).storeBytes(of: value.littleEndian, as: UInt32.self)
+    }
+}
+
+/// Scratch memory of a trivial type whose contents do not survive `reserve`.
+final class ScratchBuffer<T: BitwiseCopyable> {
+    private(set) var base: UnsafeMutablePointer<T>
+    private var capacity = 1
+
+    init() { base = .allocate(capacity: 1) }
+    deinit { base.deallocate() }
+
+    /// At least `count` elements, uninitialized.
+    func reserve(_ count: Int) -> UnsafeMutablePointer<T> {
+        if count > capacity {
+            base.deallocate()
+            capacity = max(count, capacity * 2)
+            base = .allocate(capacity: capacity)
+        }
+        return base
     }
 }
 
@@ -841,16 +914,20 @@ struct FixedStatistics<T: ParquetFixedWidth> {
     }
 
     var statistics: ChunkStatistics {
-        let isDouble = T.self == Double.self
         var lo = min, hi = max
-        if isDouble, let l = lo as? Double, l == 0 { lo = (-0.0 as Double) as? T }
-        if isDouble, let h = hi as? Double, h == 0 { hi = (0.0 as Double) as? T }
-        return ChunkStatistics(nullCount: 0, min: lo.map(Self.plain), max: hi.map(Self.plain),
-                               nanCount: isDouble ? nanCount : nil)
+        var nans: Int64?
+        if T.self == Double.self {
+            let zero = T(dictionaryKey: 0)  // +0.0, equal to -0.0 as well
+            if let l = lo, l == zero { lo = T(dictionaryKey: (-0.0 as Double).bitPattern) }
+            if let h = hi, h == zero { hi = zero }
+            nans = nanCount
+        }
+        return ChunkStatistics(nullCount: 0, min: Self.plain(lo), max: Self.plain(hi), nanCount: nans)
     }
 
-    private static func plain(_ v: T) -> [UInt8] {
-        withUnsafeBytes(of: v.littleEndianBits) { Array($0) }
+    private static func plain(_ v: T?) -> [UInt8]? {
+        guard let v else { return nil }
+        return withUnsafeBytes(of: v.littleEndianBits) { Array($0) }
     }
 }
 
@@ -875,6 +952,7 @@ struct ByteStatistics {
 
     var statistics: ChunkStatistics { ChunkStatistics(nullCount: 0, min: min, max: max) }
 
+    /// memcmp order, then the shorter first: unsigned byte-wise comparison.
     static func compare(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Int {
         b.withUnsafeBytes { b in
             let common = Swift.min(a.count, b.count)
@@ -901,135 +979,267 @@ func parquetMix64(_ x: UInt64) -> UInt64 {
     return h
 }
 
-/// Distinct fixed-width values in first-seen order, found through an open-addressing table; the
-/// order is the dictionary page's, and an index into it is what the data pages store.
-struct FixedWidthDictionary {
-    private(set) var keys: [UInt64] = []
-    private var slots = [Int32](repeating: -1, count: 1024)
-    var count: Int { keys.count }
+/// An open-addressing table of entry ids (−1 empty) with linear probing, kept at most half full.
+struct ParquetSlotTable {
+    private(set) var slots: UnsafeMutablePointer<Int32>
+    private(set) var mask: Int
 
-    mutating func reset() {
-        keys.removeAll(keepingCapacity: true)
-        if slots.count > 1 << 16 {
-            slots = [Int32](repeating: -1, count: 1024)
-        } else {
-            slots.withUnsafeMutableBufferPointer { $0.update(repeating: -1) }
-        }
+    init() {
+        mask = 1023
+        slots = .allocate(capacity: 1024)
+        slots.initialize(repeating: -1, count: 1024)
     }
 
-    @inline(__always)
-    mutating func index(of key: UInt64) -> UInt32 {
-        let mask = slots.count - 1
-        var i = Int(truncatingIfNeeded: parquetMix64(key)) & mask
-        while true {
-            let s = slots[i]
-            if s < 0 { break }
-            if keys[Int(s)] == key { return UInt32(s) }
-            i = (i + 1) & mask
+    func deallocate() { slots.deallocate() }
+
+    /// Empties the table; one grown past 1 Mi slots (4 MiB) by a chunk shrinks back for the next.
+    mutating func clear() {
+        if mask >= 1 << 20 {
+            slots.deallocate()
+            mask = 1023
+            slots = .allocate(capacity: 1024)
         }
-        let id = keys.count
-        keys.append(key)
-        slots[i] = Int32(id)
-        if keys.count * 2 > slots.count { grow() }
-        return UInt32(id)
+        slots.update(repeating: -1, count: mask + 1)
     }
 
-    private mutating func grow() {
-        var bigger = [Int32](repeating: -1, count: slots.count * 2)
-        let mask = bigger.count - 1
-        for (id, key) in keys.enumerated() {
-            var i = Int(truncatingIfNeeded: parquetMix64(key)) & mask
-            while bigger[i] >= 0 { i = (i + 1) & mask }
+    /// Doubles the table and reinserts `count` ids whose hashes `hashOf` gives.
+    mutating func grow(count: Int, hashOf: (Int) -> UInt64) {
+        let newMask = mask * 2 + 1
+        let bigger = UnsafeMutablePointer<Int32>.allocate(capacity: newMask + 1)
+        bigger.initialize(repeating: -1, count: newMask + 1)
+        for id in 0..<count {
+            var i = Int(truncatingIfNeeded: hashOf(id)) & newMask
+            while bigger[i] >= 0 { i = (i + 1) & newMask }
             bigger[i] = Int32(id)
         }
+        slots.deallocate()
         slots = bigger
+        mask = newMask
+    }
+}
+
+/// Distinct fixed-width values in first-seen order: the dictionary page's order, and the index
+/// into it is what the data pages store.
+final class FixedWidthDictionary {
+    private var table = ParquetSlotTable()
+    private(set) var keys: UnsafeMutablePointer<UInt64>
+    private var keyCapacity = 1024
+    private(set) var count = 0
+
+    init() { keys = .allocate(capacity: 1024) }
+
+    deinit {
+        table.deallocate()
+        keys.deallocate()
+    }
+
+    /// Resets the dictionary, then writes each non-null value's index to `out`. False, leaving the
+    /// dictionary unusable, as soon as it would exceed `limit` entries (it would not pay for itself).
+    func build<T: ParquetFixedWidth>(_ values: UnsafeBufferPointer<T?>, limit: Int, into out: UnsafeMutablePointer<UInt32>) -> Bool {
+        table.clear()
+        // The loop works on locals, stored back at the end: class properties touched per value
+        // would each cost a dynamic exclusivity check.
+        var table = self.table
+        var keys = self.keys
+        var keyCapacity = self.keyCapacity
+        var count = 0
+        defer {
+            self.table = table
+            self.keys = keys
+            self.keyCapacity = keyCapacity
+            self.count = count
+        }
+        var n = 0
+        for i in 0..<values.count {
+            guard let v = values[i] else { continue }
+            let key = v.dictionaryKey
+            let mask = table.mask
+            var slot = Int(truncatingIfNeeded: parquetMix64(key)) & mask
+            var id = -1
+            while true {
+                let s = Int(table.slots[slot])
+                if s < 0 { break }
+                if keys[s] == key { id = s; break }
+                slot = (slot + 1) & mask
+            }
+            if id < 0 {
+                if count == limit { return false }
+                if count == keyCapacity {
+                    keys = Self.enlarge(keys, count: count, to: keyCapacity * 2)
+                    keyCapacity *= 2
+                }
+                id = count
+                keys[id] = key
+                table.slots[slot] = Int32(id)
+                count += 1
+                if count * 2 > mask + 1 {
+                    let grown = keys
+                    table.grow(count: count) { parquetMix64(grown[$0]) }
+                }
+            }
+            out[n] = UInt32(id)
+            n += 1
+        }
+        return true
+    }
+
+    private static func enlarge(_ p: UnsafeMutablePointer<UInt64>, count: Int, to capacity: Int) -> UnsafeMutablePointer<UInt64> {
+        let bigger = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
+        bigger.update(from: p, count: count)
+        p.deallocate()
+        return bigger
     }
 }
 
 /// Distinct byte strings in first-seen order, stored as the dictionary page's PLAIN body itself
-/// (4-byte length, bytes) so that the page needs no second pass.
-struct ByteArrayDictionary {
-    /// The dictionary page body (Encodings.md §PLAIN for BYTE_ARRAY).
-    private(set) var plain: [UInt8] = []
-    /// Where each entry's length prefix starts in `plain`.
-    private var offsets: [Int] = []
-    private var hashes: [UInt64] = []
-    private var slots = [Int32](repeating: -1, count: 1024)
-    var count: Int { offsets.count }
+/// (4-byte length, bytes; Encodings.md §PLAIN) so that the page needs no second pass.
+final class ByteArrayDictionary {
+    /// The dictionary page body.
+    let plain = ByteBuffer()
+    private var table = ParquetSlotTable()
+    /// Where each entry's length prefix starts in `plain`, and the entry's hash.
+    private var offsets: UnsafeMutablePointer<Int>
+    private var hashes: UnsafeMutablePointer<UInt64>
+    private var entryCapacity = 1024
+    private(set) var count = 0
 
-    mutating func reset() {
-        plain.removeAll(keepingCapacity: true)
-        offsets.removeAll(keepingCapacity: true)
-        hashes.removeAll(keepingCapacity: true)
-        if slots.count > 1 << 16 {
-            slots = [Int32](repeating: -1, count: 1024)
-        } else {
-            slots.withUnsafeMutableBufferPointer { $0.update(repeating: -1) }
-        }
+    init() {
+        offsets = .allocate(capacity: 1024)
+        hashes = .allocate(capacity: 1024)
     }
 
-    @inline(__always)
-    mutating func index(of bytes: UnsafeRawBufferPointer) -> UInt32 {
-        let h = Self.hash(bytes)
-        let mask = slots.count - 1
-        var i = Int(truncatingIfNeeded: h) & mask
-        while true {
-            let s = slots[i]
-            if s < 0 { break }
-            if hashes[Int(s)] == h && entryEquals(Int(s), bytes) { return UInt32(s) }
-            i = (i + 1) & mask
+    deinit {
+        table.deallocate()
+        offsets.deallocate()
+        hashes.deallocate()
+    }
+
+    /// Resets the dictionary, then writes each non-null value's index to `out`. False as soon as it
+    /// would exceed `limit` entries or `byteLimit` bytes.
+    func build(_ values: UnsafeBufferPointer<String?>, limit: Int, byteLimit: Int, into out: UnsafeMutablePointer<UInt32>) -> Bool {
+        table.clear()
+        plain.removeAll()
+        count = 0
+        // Locals, reloaded after an insert: class properties read in the loop would each cost a
+        // dynamic exclusivity check, and a call that might mutate anything inside the UTF-8
+        // closure would make Swift retain the string around it.
+        var slots = table.slots, mask = table.mask, hashes = self.hashes, offsets = self.offsets
+        var plainBase = UnsafeRawPointer(plain.base)
+        var n = 0
+        for i in 0..<values.count {
+            var hash: UInt64 = 0
+            var slot = 0
+            // The lookup is kept free of calls that could mutate anything, and the string's
+            // binding ends with it, so the hit path needs no retain of the string.
+            var id = Self.find(values[i], slots: slots, mask: mask, hashes: hashes, offsets: offsets,
+                               plain: plainBase, hash: &hash, slot: &slot)
+            if id == -2 { continue }
+            if id < 0 {
+                id = withUTF8(values[i]!) { bytes -> Int32 in
+                    if count == limit || plain.count + 4 + bytes.count > byteLimit { return -1 }
+                    return insert(bytes, hash: hash, slot: slot)
+                }
+                if id < 0 { return false }
+                slots = table.slots
+                mask = table.mask
+                hashes = self.hashes
+                offsets = self.offsets
+                plainBase = UnsafeRawPointer(plain.base)
+            }
+            out[n] = UInt32(id)
+            n += 1
         }
-        let id = offsets.count
-        offsets.append(plain.count)
-        hashes.append(h)
-        withUnsafeBytes(of: UInt32(truncatingIfNeeded: bytes.count).littleEndian) { plain.append(contentsOf: $0) }
-        plain.append(contentsOf: bytes)
-        slots[i] = Int32(id)
-        if offsets.count * 2 > slots.count { grow() }
-        return UInt32(id)
+        return true
+    }
+
+    /// The entry id of `value`, −1 when absent (with its hash and free slot), −2 for nil.
+    @inline(__always)
+    private static func find(_ value: String?, slots: UnsafeMutablePointer<Int32>, mask: Int, hashes: UnsafeMutablePointer<UInt64>,
+                             offsets: UnsafeMutablePointer<Int>, plain: UnsafeRawPointer,
+                             hash: inout UInt64, slot: inout Int) -> Int32 {
+        guard let s = value else { return -2 }
+        return withUTF8(s) { bytes -> Int32 in
+            let h = Self.hash(bytes)
+            var at = Int(truncatingIfNeeded: h) & mask
+            while true {
+                let e = slots[at]
+                if e < 0 { break }
+                if hashes[Int(e)] == h && entryEquals(plain, offsets[Int(e)], bytes) { return e }
+                at = (at + 1) & mask
+            }
+            hash = h
+            slot = at
+            return -1
+        }
     }
 
     /// Calls `body` with each entry's bytes, in dictionary order.
     func forEachEntry(_ body: (UnsafeRawBufferPointer) -> Void) {
-        plain.withUnsafeBytes { raw in
-            for start in offsets {
-                let length = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start, as: UInt32.self)))
-                body(UnsafeRawBufferPointer(rebasing: raw[start + 4..<start + 4 + length]))
-            }
+        let raw = UnsafeRawPointer(plain.base)
+        for id in 0..<count {
+            let start = offsets[id]
+            let length = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start, as: UInt32.self)))
+            body(UnsafeRawBufferPointer(start: raw + start + 4, count: length))
         }
     }
 
     @inline(__always)
-    private func entryEquals(_ id: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        plain.withUnsafeBytes { raw in
-            let start = offsets[id]
-            let length = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start, as: UInt32.self)))
-            guard length == bytes.count else { return false }
-            guard length > 0 else { return true }
-            return memcmp(raw.baseAddress! + start + 4, bytes.baseAddress!, length) == 0
+    private static func entryEquals(_ raw: UnsafeRawPointer, _ start: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        let length = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start, as: UInt32.self)))
+        guard length == bytes.count else { return false }
+        guard length > 0 else { return true }
+        let a = raw + start + 4
+        let b = UnsafeRawPointer(bytes.baseAddress!)
+        if length > 32 { return memcmp(a, b, length) == 0 }
+        // Short strings, the common case: a word at a time, cheaper than calling memcmp.
+        var i = 0
+        while i + 8 <= length {
+            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+            i += 8
         }
+        while i < length {
+            if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+            i += 1
+        }
+        return true
     }
 
-    private mutating func grow() {
-        var bigger = [Int32](repeating: -1, count: slots.count * 2)
-        let mask = bigger.count - 1
-        for (id, h) in hashes.enumerated() {
-            var i = Int(truncatingIfNeeded: h) & mask
-            while bigger[i] >= 0 { i = (i + 1) & mask }
-            bigger[i] = Int32(id)
+    @inline(never)
+    private func insert(_ bytes: UnsafeRawBufferPointer, hash h: UInt64, slot: Int) -> Int32 {
+        if count == entryCapacity {
+            let newCapacity = entryCapacity * 2
+            let biggerOffsets = UnsafeMutablePointer<Int>.allocate(capacity: newCapacity)
+            biggerOffsets.update(from: offsets, count: count)
+            offsets.deallocate()
+            offsets = biggerOffsets
+            let biggerHashes = UnsafeMutablePointer<UInt64>.allocate(capacity: newCapacity)
+            biggerHashes.update(from: hashes, count: count)
+            hashes.deallocate()
+            hashes = biggerHashes
+            entryCapacity = newCapacity
         }
-        slots = bigger
+        let id = count
+        offsets[id] = plain.count
+        hashes[id] = h
+        plain.appendUInt32LE(UInt32(truncatingIfNeeded: bytes.count))
+        plain.append(bytes)
+        table.slots[slot] = Int32(id)
+        count += 1
+        if count * 2 > table.mask + 1 {
+            let hashes = self.hashes
+            table.grow(count: count) { hashes[$0] }
+        }
+        return Int32(id)
     }
 
     /// A fast non-cryptographic hash: 8 bytes at a time, multiplied and folded, then mixed.
     @inline(__always)
     static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        var h: UInt64 = 0x9e37_79b9_7f4a_7c15 ^ UInt64(bytes.count)
-        var i = 0
         let n = bytes.count
+        var h: UInt64 = 0x9e37_79b9_7f4a_7c15 ^ UInt64(n)
+        var i = 0
         while i + 8 <= n {
-            let w = bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            h = (h ^ w) &* 0xbf58_476d_1ce4_e5b9
+            h = (h ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xbf58_476d_1ce4_e5b9
             h ^= h >> 31
             i += 8
         }
@@ -1059,9 +1269,17 @@ enum RLEHybrid {
     /// Bit-packed runs are cut at 63 groups so that their header is a single byte, as other writers do.
     static let maxGroupsPerLiteralRun = 63
 
-    static func encode<T: FixedWidthInteger>(_ values: UnsafeBufferPointer<T>, bitWidth: Int, into out: inout [UInt8]) {
+    /// Bytes the encoding of `count` values can take at most: per 8 values either `bitWidth` bytes
+    /// of packing plus a share of a header, or one run (≤ 5 header + 4 value bytes).
+    static func maxEncodedSize(count: Int, bitWidth: Int) -> Int {
+        (count / 8 + 2) * (bitWidth + 10) + 16
+    }
+
+    static func encode<T: FixedWidthInteger>(_ values: UnsafeBufferPointer<T>, bitWidth: Int, into out: ByteBuffer) {
         precondition(bitWidth >= 1 && bitWidth <= 32, "bit width out of range")
         let n = values.count
+        out.reserve(maxEncodedSize(count: n, bitWidth: bitWidth))
+        var p = out.end
         var i = 0
         var literalStart = 0
         while i < n {
@@ -1073,45 +1291,50 @@ enum RLEHybrid {
                 let borrow = (8 - (pending & 7)) & 7
                 if j - i - borrow >= 8 {
                     if pending + borrow > 0 {
-                        appendLiteral(values, from: literalStart, count: pending + borrow, bitWidth: bitWidth, into: &out)
+                        appendLiteral(values, from: literalStart, count: pending + borrow, bitWidth: bitWidth, &p)
                     }
-                    appendRun(UInt64(truncatingIfNeeded: v), count: j - i - borrow, bitWidth: bitWidth, into: &out)
+                    appendRun(UInt64(truncatingIfNeeded: v), count: j - i - borrow, bitWidth: bitWidth, &p)
                     literalStart = j
                 }
             }
             i = j
         }
         if literalStart < n {
-            appendLiteral(values, from: literalStart, count: n - literalStart, bitWidth: bitWidth, into: &out)
+            appendLiteral(values, from: literalStart, count: n - literalStart, bitWidth: bitWidth, &p)
         }
+        out.count = p - out.base
     }
 
-    private static func appendRun(_ value: UInt64, count: Int, bitWidth: Int, into out: inout [UInt8]) {
-        appendVarint(UInt64(count) << 1, into: &out)
+    @inline(__always)
+    private static func appendRun(_ value: UInt64, count: Int, bitWidth: Int, _ p: inout UnsafeMutablePointer<UInt8>) {
+        appendVarint(UInt64(count) << 1, &p)
         var v = value
         for _ in 0..<(bitWidth + 7) / 8 {
-            out.append(UInt8(truncatingIfNeeded: v))
+            p.pointee = UInt8(truncatingIfNeeded: v)
+            p += 1
             v >>= 8
         }
     }
 
     /// Bit-packs `count` values, LSB first; `count` is a multiple of 8 except at the end of the stream.
     private static func appendLiteral<T: FixedWidthInteger>(_ values: UnsafeBufferPointer<T>, from start: Int, count: Int,
-                                                            bitWidth: Int, into out: inout [UInt8]) {
+                                                            bitWidth: Int, _ p: inout UnsafeMutablePointer<UInt8>) {
         var start = start
         var remaining = count
+        let width = UInt64(bitWidth)
         while remaining > 0 {
             let take = min(remaining, maxGroupsPerLiteralRun * 8)
             let groups = (take + 7) / 8
-            appendVarint(UInt64(groups) << 1 | 1, into: &out)
+            appendVarint(UInt64(groups) << 1 | 1, &p)
             var acc: UInt64 = 0
-            var bits = 0
+            var bits: UInt64 = 0
             for k in 0..<groups * 8 {
                 let v: UInt64 = k < take ? UInt64(truncatingIfNeeded: values[start + k]) : 0
-                acc |= v << UInt64(bits)
-                bits += bitWidth
+                acc |= v << bits
+                bits += width
                 while bits >= 8 {
-                    out.append(UInt8(truncatingIfNeeded: acc))
+                    p.pointee = UInt8(truncatingIfNeeded: acc)
+                    p += 1
                     acc >>= 8
                     bits -= 8
                 }
@@ -1122,12 +1345,15 @@ enum RLEHybrid {
     }
 
     /// ULEB-128 (Encodings.md §RLE note 2).
-    static func appendVarint(_ value: UInt64, into out: inout [UInt8]) {
+    @inline(__always)
+    private static func appendVarint(_ value: UInt64, _ p: inout UnsafeMutablePointer<UInt8>) {
         var v = value
         while v >= 0x80 {
-            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            p.pointee = UInt8(truncatingIfNeeded: v) | 0x80
+            p += 1
             v >>= 7
         }
-        out.append(UInt8(v))
+        p.pointee = UInt8(v)
+        p += 1
     }
 }

@@ -18,30 +18,30 @@ struct SnappyCompressor {
     /// Upper bound of the compressed size (snappy `MaxCompressedLength`).
     static func maxCompressedLength(_ n: Int) -> Int { 32 + n + n / 6 }
 
-    mutating func compress(_ input: UnsafeRawBufferPointer) -> [UInt8] {
+    /// Replaces the contents of `out` with the compressed form of `input`.
+    mutating func compress(_ input: UnsafeRawBufferPointer, into out: ByteBuffer) {
         let n = input.count
-        let capacity = Self.maxCompressedLength(n)
-        return table.withUnsafeMutableBufferPointer { table in
-            [UInt8](unsafeUninitializedCapacity: capacity) { out, written in
-                let dst = out.baseAddress!
-                var o = 0
-                var v = UInt64(n)
-                while v >= 0x80 {
-                    dst[o] = UInt8(truncatingIfNeeded: v) | 0x80
-                    o += 1
-                    v >>= 7
-                }
-                dst[o] = UInt8(v)
-                o += 1
-                var start = 0
-                while start < n {
-                    let length = min(Self.blockSize, n - start)
-                    o = Self.compressFragment(input.baseAddress! + start, length, dst, o, table)
-                    start += length
-                }
-                written = o
+        out.removeAll()
+        out.reserve(Self.maxCompressedLength(n))
+        let dst = out.base
+        var o = 0
+        var v = UInt64(n)
+        while v >= 0x80 {
+            dst[o] = UInt8(truncatingIfNeeded: v) | 0x80
+            o += 1
+            v >>= 7
+        }
+        dst[o] = UInt8(v)
+        o += 1
+        table.withUnsafeMutableBufferPointer { table in
+            var start = 0
+            while start < n {
+                let length = min(Self.blockSize, n - start)
+                o = Self.compressFragment(input.baseAddress! + start, length, dst, o, table)
+                start += length
             }
         }
+        out.count = o
     }
 
     @inline(__always)

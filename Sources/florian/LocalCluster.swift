@@ -252,7 +252,8 @@ final class LocalCluster: @unchecked Sendable {
     /// The arguments of a station simulator: its printout (the alarm text with the address) in
     /// `station-ID.printout` beside its log.
     func stationArguments(_ station: String, clusterFile: URL) -> [String] {
-        ["station-sim", "--cluster", clusterFile.path, "--station", station, "--printout", dir.appendingPathComponent("station-\(station).printout").path]
+        // --station last: operators and tests find a station's device by `pkill -f 'station FRW1$'`.
+        ["station-sim", "--cluster", clusterFile.path, "--printout", dir.appendingPathComponent("station-\(station).printout").path, "--station", station]
     }
 
     /// Kills the child process `label` (SIGKILL) and waits for it.

@@ -32,7 +32,7 @@ extension XCTestCase {
 
     /// The process id of the demo's station simulator for `station`.
     func stationSimulator(_ station: String, clusterFile: String) throws -> Int32 {
-        let r = try run(URL(fileURLWithPath: "/usr/bin/pgrep"), ["-f", "station-sim --cluster \(clusterFile) --station \(station)$"], limit: 10)
+        let r = try run(URL(fileURLWithPath: "/usr/bin/pgrep"), ["-f", "station-sim --cluster \(clusterFile) .*--station \(station)$"], limit: 10)
         return try XCTUnwrap(Int32(r.stdout.split(separator: "\n").first ?? ""), "no station-sim for \(station)")
     }
 
