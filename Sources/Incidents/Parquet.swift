@@ -83,6 +83,8 @@ public enum ParquetError: Error, Equatable, CustomStringConvertible {
     case nullInRequiredField(field: String, row: Int)
     /// A page's bytes exceed the 2 GiB a page header can describe (parquet.thrift PageHeader: i32 sizes).
     case pageTooLarge(field: String, bytes: Int)
+    /// The footer exceeds the 4 GiB its 4-byte length can describe (far more row groups than anyone writes).
+    case footerTooLarge(bytes: Int)
     case writerFinished
     /// An earlier call failed half-way (the sink threw, or a page was too large); the bytes written
     /// so far do not form a file and the writer refuses more.
@@ -108,6 +110,8 @@ public enum ParquetError: Error, Equatable, CustomStringConvertible {
             "null in required field '\(field)' at row \(row) of the row group; declare the field nullable or supply a value"
         case .pageTooLarge(let field, let bytes):
             "a page of field '\(field)' would be \(bytes) bytes, over the 2 GiB a page can hold; lower Options.pageRows"
+        case .footerTooLarge(let bytes):
+            "the footer would be \(bytes) bytes, over the 4 GiB its length field can hold; write fewer, larger row groups"
         case .writerFinished:
             "the writer is finished (finish() was called); start a new writer for a new file"
         case .writerFailed:
@@ -123,6 +127,9 @@ public enum ParquetError: Error, Equatable, CustomStringConvertible {
 /// chunk carries statistics (null count, min, max) that readers use to skip row groups, so they are
 /// computed exactly in the column's sort order (parquet.thrift ColumnOrder: signed for integers,
 /// unsigned byte-wise for strings). Used from one thread; not Sendable because the sink is a plain closure.
+///
+/// A struct for `var writer` / `mutating` call sites; its scratch buffers are class instances, so
+/// a copy shares them — write through one copy only (two copies would also disagree on the file offset).
 public struct ParquetWriter {
     /// Tuning that does not change what readers see, only how it is stored.
     public struct Options: Sendable {
@@ -148,9 +155,9 @@ public struct ParquetWriter {
     private let options: Options
     private let sink: ([UInt8]) throws -> Void
     private var offset: Int64 = 0
-    private var rowGroups: [RowGroupMeta] = []
+    private var rowGroups: [ParquetRowGroupMeta] = []
     private var state = State.open
-    private var encoder = ChunkEncoder()
+    private var encoder = ParquetChunkEncoder()
     /// Rows in the row groups written so far.
     public private(set) var rowsWritten: Int = 0
 
@@ -185,10 +192,10 @@ public struct ParquetWriter {
         guard rows > 0 else { return }
 
         let groupOffset = offset
-        var chunks: [ColumnChunkMeta] = []
+        var chunks: [ParquetColumnChunkMeta] = []
         chunks.reserveCapacity(schema.count)
         for (field, column) in zip(schema, columns) {
-            let meta: ColumnChunkMeta
+            let meta: ParquetColumnChunkMeta
             do {
                 meta = try encoder.encode(column, field: field, rows: rows, at: offset, options: options)
             } catch {
@@ -199,7 +206,7 @@ public struct ParquetWriter {
             try emit(encoder.chunk)
             chunks.append(meta)
         }
-        rowGroups.append(RowGroupMeta(columns: chunks, numRows: Int64(rows), fileOffset: groupOffset,
+        rowGroups.append(ParquetRowGroupMeta(columns: chunks, numRows: Int64(rows), fileOffset: groupOffset,
                                       totalByteSize: chunks.reduce(0) { $0 + $1.uncompressedSize },
                                       totalCompressedSize: chunks.reduce(0) { $0 + $1.compressedSize }))
         rowsWritten += rows
@@ -211,7 +218,7 @@ public struct ParquetWriter {
         try requireOpen()
         var footer = ParquetFormat.fileMetaData(schema: schema, rowGroups: rowGroups,
                                                  numRows: Int64(rowsWritten), metadata: metadata)
-        let length = UInt32(footer.count)
+        guard let length = UInt32(exactly: footer.count) else { throw ParquetError.footerTooLarge(bytes: footer.count) }
         withUnsafeBytes(of: length.littleEndian) { footer.append(contentsOf: $0) }
         footer.append(contentsOf: ParquetFormat.magic)
         try emit(footer)
@@ -299,7 +306,7 @@ enum ParquetFormat {
     }
 
     /// FileMetaData (parquet.thrift), field ids as numbered there.
-    static func fileMetaData(schema: [ParquetField], rowGroups: [RowGroupMeta], numRows: Int64,
+    static func fileMetaData(schema: [ParquetField], rowGroups: [ParquetRowGroupMeta], numRows: Int64,
                              metadata: [(key: String, value: String)]) -> [UInt8] {
         var t = ThriftCompactWriter()
         t.writeI32(1, 1)  // version: 1 is what the spec asks of writers for compatibility
@@ -377,7 +384,7 @@ enum ParquetFormat {
         t.endStruct()
     }
 
-    private static func columnChunk(_ c: ColumnChunkMeta, into t: inout ThriftCompactWriter) {
+    private static func columnChunk(_ c: ParquetColumnChunkMeta, into t: inout ThriftCompactWriter) {
         t.beginListStruct()
         t.writeI64(2, 0)  // file_offset: deprecated, 0 when no ColumnMetaData is written outside the footer
         t.beginStruct(3)
@@ -415,7 +422,7 @@ enum ParquetFormat {
     }
 }
 
-struct ChunkStatistics {
+struct ParquetChunkStatistics {
     var nullCount: Int64
     /// PLAIN encoding of the extreme values, without a length prefix for strings; nil when the chunk
     /// has no (non-NaN) value.
@@ -425,13 +432,13 @@ struct ChunkStatistics {
     var nanCount: Int64?
 }
 
-struct PageEncodingCount {
+struct ParquetPageEncodingCount {
     var pageType: Int32
     var encoding: Int32
     var count: Int32
 }
 
-struct ColumnChunkMeta {
+struct ParquetColumnChunkMeta {
     var physicalType: Int32
     var encodings: [Int32]
     var path: String
@@ -441,12 +448,12 @@ struct ColumnChunkMeta {
     var compressedSize: Int64
     var dataPageOffset: Int64
     var dictionaryPageOffset: Int64?
-    var statistics: ChunkStatistics
-    var encodingStats: [PageEncodingCount]
+    var statistics: ParquetChunkStatistics
+    var encodingStats: [ParquetPageEncodingCount]
 }
 
-struct RowGroupMeta {
-    var columns: [ColumnChunkMeta]
+struct ParquetRowGroupMeta {
+    var columns: [ParquetColumnChunkMeta]
     var numRows: Int64
     var fileOffset: Int64
     var totalByteSize: Int64
@@ -458,28 +465,28 @@ struct RowGroupMeta {
 /// INT32, INT64 and DOUBLE: PLAIN is the value's little-endian bytes (Encodings.md §PLAIN).
 protocol ParquetFixedWidth: Comparable {
     associatedtype Bits: FixedWidthInteger
-    var littleEndianBits: Bits { get }
+    var parquetPlainBits: Bits { get }
     /// A lossless key for the dictionary hash table.
-    var dictionaryKey: UInt64 { get }
-    init(dictionaryKey: UInt64)
+    var parquetKey: UInt64 { get }
+    init(parquetKey: UInt64)
 }
 
 extension Int32: ParquetFixedWidth {
-    var littleEndianBits: UInt32 { UInt32(bitPattern: self).littleEndian }
-    var dictionaryKey: UInt64 { UInt64(UInt32(bitPattern: self)) }
-    init(dictionaryKey: UInt64) { self.init(bitPattern: UInt32(truncatingIfNeeded: dictionaryKey)) }
+    var parquetPlainBits: UInt32 { UInt32(bitPattern: self).littleEndian }
+    var parquetKey: UInt64 { UInt64(UInt32(bitPattern: self)) }
+    init(parquetKey: UInt64) { self.init(bitPattern: UInt32(truncatingIfNeeded: parquetKey)) }
 }
 
 extension Int64: ParquetFixedWidth {
-    var littleEndianBits: UInt64 { UInt64(bitPattern: self).littleEndian }
-    var dictionaryKey: UInt64 { UInt64(bitPattern: self) }
-    init(dictionaryKey: UInt64) { self.init(bitPattern: dictionaryKey) }
+    var parquetPlainBits: UInt64 { UInt64(bitPattern: self).littleEndian }
+    var parquetKey: UInt64 { UInt64(bitPattern: self) }
+    init(parquetKey: UInt64) { self.init(bitPattern: parquetKey) }
 }
 
 extension Double: ParquetFixedWidth {
-    var littleEndianBits: UInt64 { bitPattern.littleEndian }
-    var dictionaryKey: UInt64 { bitPattern }
-    init(dictionaryKey: UInt64) { self.init(bitPattern: dictionaryKey) }
+    var parquetPlainBits: UInt64 { bitPattern.littleEndian }
+    var parquetKey: UInt64 { bitPattern }
+    init(parquetKey: UInt64) { self.init(bitPattern: parquetKey) }
 }
 
 // MARK: - Column chunk encoding
@@ -488,15 +495,15 @@ extension Double: ParquetFixedWidth {
 /// chunks. The per-value loops run over raw pointers into those buffers: a Swift array appended
 /// value by value, or a String copied out of the column, costs a uniqueness check or a retain per
 /// value, which at millions of values is most of the time.
-struct ChunkEncoder {
+struct ParquetChunkEncoder {
     /// The finished chunk's bytes: pages with their headers.
     private(set) var chunk: [UInt8] = []
-    private let page = ByteBuffer()
-    private let compressed = ByteBuffer()
-    private let levels = ScratchBuffer<UInt8>()
-    private let indices = ScratchBuffer<UInt32>()
-    private let fixedDictionary = FixedWidthDictionary()
-    private let byteDictionary = ByteArrayDictionary()
+    private let page = ParquetByteBuffer()
+    private let compressed = ParquetByteBuffer()
+    private let levels = ParquetScratchBuffer<UInt8>()
+    private let indices = ParquetScratchBuffer<UInt32>()
+    private let fixedDictionary = ParquetFixedWidthDictionary()
+    private let byteDictionary = ParquetByteArrayDictionary()
     private var snappy = SnappyCompressor()
 
     // Per-chunk bookkeeping.
@@ -506,7 +513,7 @@ struct ChunkEncoder {
     private var uncompressedSize: Int64 = 0
     private var dictionaryPageOffset: Int64?
     private var dataPageOffset: Int64?
-    private var pageCounts: [PageEncodingCount] = []
+    private var pageCounts: [ParquetPageEncodingCount] = []
 
     /// A dictionary is used when it has at most this many bytes (as the dictionary page)...
     static let dictionaryByteLimit = 1 << 20
@@ -514,7 +521,7 @@ struct ChunkEncoder {
     static let dictionaryValueRatio = 2
 
     mutating func encode(_ column: ParquetColumn, field: ParquetField, rows: Int, at offset: Int64,
-                         options: ParquetWriter.Options) throws -> ColumnChunkMeta {
+                         options: ParquetWriter.Options) throws -> ParquetColumnChunkMeta {
         chunk.removeAll(keepingCapacity: true)
         chunkOffset = offset
         codec = options.compression
@@ -527,7 +534,7 @@ struct ChunkEncoder {
         let nullCount = field.nullable ? fillLevels(column, rows: rows) : 0
         let nonNull = rows - nullCount
         let pageRows = options.pageRows
-        var stats: ChunkStatistics
+        var stats: ParquetChunkStatistics
         var usedDictionary = false
         switch column {
         case .boolean(let values):
@@ -551,7 +558,7 @@ struct ChunkEncoder {
         let encodings = usedDictionary
             ? [ParquetFormat.encodingPlain, ParquetFormat.encodingRLE, ParquetFormat.encodingRLEDictionary]
             : [ParquetFormat.encodingPlain, ParquetFormat.encodingRLE]
-        return ColumnChunkMeta(
+        return ParquetColumnChunkMeta(
             physicalType: ParquetFormat.physicalType(field.type), encodings: encodings, path: field.name,
             codec: codec == .snappy ? ParquetFormat.codecSnappy : ParquetFormat.codecUncompressed,
             numValues: Int64(rows), uncompressedSize: uncompressedSize, compressedSize: Int64(chunk.count),
@@ -597,7 +604,7 @@ struct ChunkEncoder {
         var present = 0
         for l in slice { present &+= Int(l) }
         page.appendUInt32LE(0)
-        RLEHybrid.encode(slice, bitWidth: 1, into: page)
+        ParquetRLEHybrid.encode(slice, bitWidth: 1, into: page)
         page.storeUInt32LE(UInt32(page.count - 4), at: 0)
         return present
     }
@@ -655,7 +662,7 @@ struct ChunkEncoder {
         if let i = pageCounts.firstIndex(where: { $0.pageType == type && $0.encoding == encoding }) {
             pageCounts[i].count += 1
         } else {
-            pageCounts.append(PageEncodingCount(pageType: type, encoding: encoding, count: 1))
+            pageCounts.append(ParquetPageEncodingCount(pageType: type, encoding: encoding, count: 1))
         }
     }
 
@@ -672,7 +679,7 @@ struct ChunkEncoder {
         for range in Self.pages(rows: rows, pageRows: pageRows) {
             let present = beginDataPage(rows: range, nullable: nullable)
             page.append(UInt8(bitWidth))
-            RLEHybrid.encode(UnsafeBufferPointer(start: indices.base + next, count: present), bitWidth: bitWidth, into: page)
+            ParquetRLEHybrid.encode(UnsafeBufferPointer(start: indices.base + next, count: present), bitWidth: bitWidth, into: page)
             next += present
             try emitPage(.data(numValues: range.count, encoding: ParquetFormat.encodingRLEDictionary), body: page.bytes)
         }
@@ -681,7 +688,7 @@ struct ChunkEncoder {
     // MARK: Booleans
 
     /// PLAIN booleans: bit-packed, LSB first, one bit per non-null value (Encodings.md §PLAIN).
-    private mutating func encodeBooleans(_ values: [Bool?], nullable: Bool, rows: Int, pageRows: Int) throws -> ChunkStatistics {
+    private mutating func encodeBooleans(_ values: [Bool?], nullable: Bool, rows: Int, pageRows: Int) throws -> ParquetChunkStatistics {
         var sawFalse = false, sawTrue = false
         for range in Self.pages(rows: rows, pageRows: pageRows) {
             let present = beginDataPage(rows: range, nullable: nullable)
@@ -700,15 +707,15 @@ struct ChunkEncoder {
             page.count = p - page.base
             try emitPage(.data(numValues: range.count, encoding: ParquetFormat.encodingPlain), body: page.bytes)
         }
-        guard sawFalse || sawTrue else { return ChunkStatistics(nullCount: 0) }
-        return ChunkStatistics(nullCount: 0, min: [sawFalse ? 0 : 1], max: [sawTrue ? 1 : 0])
+        guard sawFalse || sawTrue else { return ParquetChunkStatistics(nullCount: 0) }
+        return ParquetChunkStatistics(nullCount: 0, min: [sawFalse ? 0 : 1], max: [sawTrue ? 1 : 0])
     }
 
     // MARK: INT32, INT64, DOUBLE
 
     private mutating func encodeFixed<T: ParquetFixedWidth>(
         _ values: [T?], nullable: Bool, rows: Int, pageRows: Int, dictionary: Bool, nonNull: Int
-    ) throws -> (ChunkStatistics, Bool) {
+    ) throws -> (ParquetChunkStatistics, Bool) {
         let width = MemoryLayout<T.Bits>.size
         if dictionary, nonNull > 1 {
             let limit = min(nonNull / Self.dictionaryValueRatio, Self.dictionaryByteLimit / width)
@@ -718,11 +725,11 @@ struct ChunkEncoder {
                 let keys = UnsafeBufferPointer(start: dict.keys, count: dict.count)
                 page.removeAll()
                 page.reserve(keys.count * width)
-                var tally = FixedStatistics<T>()
+                var tally = ParquetFixedStatistics<T>()
                 for key in keys {
-                    let v = T(dictionaryKey: key)
+                    let v = T(parquetKey: key)
                     tally.add(v)
-                    page.appendUnchecked(v.littleEndianBits)
+                    page.appendUnchecked(v.parquetPlainBits)
                 }
                 try emitPage(.dictionary(numValues: keys.count), body: page.bytes)
                 try emitDictionaryDataPages(rows: rows, pageRows: pageRows, nullable: nullable, entries: keys.count)
@@ -730,7 +737,7 @@ struct ChunkEncoder {
             }
         }
 
-        var tally = FixedStatistics<T>()
+        var tally = ParquetFixedStatistics<T>()
         for range in Self.pages(rows: rows, pageRows: pageRows) {
             let present = beginDataPage(rows: range, nullable: nullable)
             page.reserve(present * width)
@@ -739,7 +746,7 @@ struct ChunkEncoder {
                 var o = 0
                 for row in range {
                     guard let v = values[row] else { continue }
-                    base.storeBytes(of: v.littleEndianBits, toByteOffset: o, as: T.Bits.self)
+                    base.storeBytes(of: v.parquetPlainBits, toByteOffset: o, as: T.Bits.self)
                     o += width
                     tally.add(v)
                 }
@@ -754,7 +761,7 @@ struct ChunkEncoder {
 
     private mutating func encodeStrings(
         _ values: [String?], nullable: Bool, rows: Int, pageRows: Int, dictionary: Bool, nonNull: Int
-    ) throws -> (ChunkStatistics, Bool) {
+    ) throws -> (ParquetChunkStatistics, Bool) {
         if dictionary, nonNull > 1 {
             let out = indices.reserve(nonNull)
             let dict = byteDictionary
@@ -764,13 +771,13 @@ struct ChunkEncoder {
             if fits {
                 try emitPage(.dictionary(numValues: dict.count), body: dict.plain.bytes)
                 try emitDictionaryDataPages(rows: rows, pageRows: pageRows, nullable: nullable, entries: dict.count)
-                var tally = ByteStatistics()
+                var tally = ParquetByteStatistics()
                 dict.forEachEntry { tally.add($0) }
                 return (tally.statistics, true)
             }
         }
 
-        var tally = ByteStatistics()
+        var tally = ParquetByteStatistics()
         let page = self.page
         for range in Self.pages(rows: rows, pageRows: pageRows) {
             _ = beginDataPage(rows: range, nullable: nullable)
@@ -794,7 +801,7 @@ struct ChunkEncoder {
 
 /// The string's UTF-8 without copying when it is stored contiguously (native Swift strings are).
 @inline(__always)
-func withUTF8<R>(_ s: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+private func withUTF8<R>(_ s: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
     if let r = s.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) { return r }
     var copy = s
     return copy.withUTF8 { body(UnsafeRawBufferPointer($0)) }
@@ -804,7 +811,7 @@ func withUTF8<R>(_ s: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
 
 /// A growable byte buffer written through its pointer. Hot loops reserve once, write through
 /// `end`, then advance `count`; the chunk is assembled from it with one copy per page.
-final class ByteBuffer {
+final class ParquetByteBuffer {
     private(set) var base: UnsafeMutablePointer<UInt8>
     /// Bytes in use. Callers that wrote through `end` after `reserve` advance it themselves.
     var count = 0
@@ -875,7 +882,7 @@ final class ByteBuffer {
 }
 
 /// Scratch memory of a trivial type whose contents do not survive `reserve`.
-final class ScratchBuffer<T: BitwiseCopyable> {
+final class ParquetScratchBuffer<T: BitwiseCopyable> {
     private(set) var base: UnsafeMutablePointer<T>
     private var capacity = 1
 
@@ -897,7 +904,7 @@ final class ScratchBuffer<T: BitwiseCopyable> {
 
 /// Min and max in the type's order (parquet.thrift ColumnOrder TYPE_ORDER: signed integers; for
 /// doubles NaN is left out and counted, and a zero minimum is written -0.0, a zero maximum +0.0).
-struct FixedStatistics<T: ParquetFixedWidth> {
+struct ParquetFixedStatistics<T: ParquetFixedWidth> {
     private var min: T?
     private var max: T?
     private var nanCount: Int64 = 0
@@ -913,27 +920,27 @@ struct FixedStatistics<T: ParquetFixedWidth> {
         }
     }
 
-    var statistics: ChunkStatistics {
+    var statistics: ParquetChunkStatistics {
         var lo = min, hi = max
         var nans: Int64?
         if T.self == Double.self {
-            let zero = T(dictionaryKey: 0)  // +0.0, equal to -0.0 as well
-            if let l = lo, l == zero { lo = T(dictionaryKey: (-0.0 as Double).bitPattern) }
+            let zero = T(parquetKey: 0)  // +0.0, equal to -0.0 as well
+            if let l = lo, l == zero { lo = T(parquetKey: (-0.0 as Double).bitPattern) }
             if let h = hi, h == zero { hi = zero }
             nans = nanCount
         }
-        return ChunkStatistics(nullCount: 0, min: Self.plain(lo), max: Self.plain(hi), nanCount: nans)
+        return ParquetChunkStatistics(nullCount: 0, min: Self.plain(lo), max: Self.plain(hi), nanCount: nans)
     }
 
     private static func plain(_ v: T?) -> [UInt8]? {
         guard let v else { return nil }
-        return withUnsafeBytes(of: v.littleEndianBits) { Array($0) }
+        return withUnsafeBytes(of: v.parquetPlainBits) { Array($0) }
     }
 }
 
 /// Min and max of byte strings in unsigned byte-wise order (parquet.thrift ColumnOrder for UTF8),
 /// copied out only when they change, which is rare after the first values.
-struct ByteStatistics {
+struct ParquetByteStatistics {
     private var min: [UInt8]?
     private var max: [UInt8]?
 
@@ -950,7 +957,7 @@ struct ByteStatistics {
         }
     }
 
-    var statistics: ChunkStatistics { ChunkStatistics(nullCount: 0, min: min, max: max) }
+    var statistics: ParquetChunkStatistics { ParquetChunkStatistics(nullCount: 0, min: min, max: max) }
 
     /// memcmp order, then the shorter first: unsigned byte-wise comparison.
     static func compare(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Int {
@@ -1020,7 +1027,7 @@ struct ParquetSlotTable {
 
 /// Distinct fixed-width values in first-seen order: the dictionary page's order, and the index
 /// into it is what the data pages store.
-final class FixedWidthDictionary {
+final class ParquetFixedWidthDictionary {
     private var table = ParquetSlotTable()
     private(set) var keys: UnsafeMutablePointer<UInt64>
     private var keyCapacity = 1024
@@ -1052,7 +1059,7 @@ final class FixedWidthDictionary {
         var n = 0
         for i in 0..<values.count {
             guard let v = values[i] else { continue }
-            let key = v.dictionaryKey
+            let key = v.parquetKey
             let mask = table.mask
             var slot = Int(truncatingIfNeeded: parquetMix64(key)) & mask
             var id = -1
@@ -1093,9 +1100,9 @@ final class FixedWidthDictionary {
 
 /// Distinct byte strings in first-seen order, stored as the dictionary page's PLAIN body itself
 /// (4-byte length, bytes; Encodings.md §PLAIN) so that the page needs no second pass.
-final class ByteArrayDictionary {
+final class ParquetByteArrayDictionary {
     /// The dictionary page body.
-    let plain = ByteBuffer()
+    let plain = ParquetByteBuffer()
     private var table = ParquetSlotTable()
     /// Where each entry's length prefix starts in `plain`, and the entry's hash.
     private var offsets: UnsafeMutablePointer<Int>
@@ -1265,7 +1272,7 @@ final class ByteArrayDictionary {
 /// of 8. A bit-packed run in the middle must hold a multiple of 8 values, so a literal stretch that
 /// ends short of that borrows the first values of the following run; only the final group of the
 /// stream is padded with zeros, which readers ignore because they know the value count.
-enum RLEHybrid {
+enum ParquetRLEHybrid {
     /// Bit-packed runs are cut at 63 groups so that their header is a single byte, as other writers do.
     static let maxGroupsPerLiteralRun = 63
 
@@ -1275,7 +1282,7 @@ enum RLEHybrid {
         (count / 8 + 2) * (bitWidth + 10) + 16
     }
 
-    static func encode<T: FixedWidthInteger>(_ values: UnsafeBufferPointer<T>, bitWidth: Int, into out: ByteBuffer) {
+    static func encode<T: FixedWidthInteger>(_ values: UnsafeBufferPointer<T>, bitWidth: Int, into out: ParquetByteBuffer) {
         precondition(bitWidth >= 1 && bitWidth <= 32, "bit width out of range")
         let n = values.count
         out.reserve(maxEncodedSize(count: n, bitWidth: bitWidth))

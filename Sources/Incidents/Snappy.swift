@@ -19,7 +19,7 @@ struct SnappyCompressor {
     static func maxCompressedLength(_ n: Int) -> Int { 32 + n + n / 6 }
 
     /// Replaces the contents of `out` with the compressed form of `input`.
-    mutating func compress(_ input: UnsafeRawBufferPointer, into out: ByteBuffer) {
+    mutating func compress(_ input: UnsafeRawBufferPointer, into out: ParquetByteBuffer) {
         let n = input.count
         out.removeAll()
         out.reserve(Self.maxCompressedLength(n))

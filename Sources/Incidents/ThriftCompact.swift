@@ -35,12 +35,6 @@ struct ThriftCompactWriter {
         varint(zigzag32(Int32(value)))
     }
 
-    /// i8 is the one integer written as a plain byte, not a varint.
-    mutating func writeI8(_ id: Int16, _ value: Int8) {
-        fieldHeader(id, .i8)
-        bytes.append(UInt8(bitPattern: value))
-    }
-
     /// A bool field carries its value in the header's type nibble and has no body.
     mutating func writeBool(_ id: Int16, _ value: Bool) {
         fieldHeader(id, value ? .boolTrue : .boolFalse)

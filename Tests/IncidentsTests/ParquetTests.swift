@@ -108,7 +108,7 @@ final class ParquetTests: XCTestCase {
     /// PLAIN; dictionary sizes around powers of two exercise every index bit width up to 17, and the
     /// run patterns exercise RLE runs, bit-packed groups, and the switch between them mid-page.
     func testDictionaryEncodingAndFallbackToPlain() throws {
-        let rows = 200_000
+        let rows = 150_000
         var rng = SplitMix(seed: 7)
         let vocabulary = (0..<50).map { "Wache \($0) — Straße" }
         let repeated: [String?] = (0..<rows).map { _ in vocabulary[Int(rng.next() % 50)] }
@@ -124,8 +124,8 @@ final class ParquetTests: XCTestCase {
             default: return Int32(rng.next() % 300)
             }
         }
-        let wide: [Int64?] = (0..<rows).map { _ in Int64(rng.next() % 70_000) - 35_000 }
-        let widths: [Int32?] = (0..<rows).map { i in Int32(i % [2, 3, 4, 255, 256, 257, 1024, 4097][i / 25_000]) }
+        let wide: [Int64?] = (0..<rows).map { i in Int64((i * 7_919) % 66_000) - 33_000 }  // all 66 000 values
+        let widths: [Int32?] = (0..<rows).map { i in Int32(i % [2, 3, 4, 255, 256, 257, 1024, 4097][i / 18_750]) }
         let schema = [ParquetField("repeated", .string), ParquetField("distinct", .string), ParquetField("one", .string, nullable: true),
                       ParquetField("runs", .int32, nullable: true), ParquetField("wide", .timestampMillis), ParquetField("widths", .int32)]
         let group: [ParquetColumn] = [.string(repeated), .string(distinct), .string(one), .int32(runs), .int64(wide), .int32(widths)]
@@ -133,20 +133,22 @@ final class ParquetTests: XCTestCase {
             var options = ParquetWriter.Options()
             options.compression = compression
             options.pageRows = 9_999
-            let file = try write(schema, [group, Array(group)], options: options)
+            // Two row groups once: the dictionary starts afresh in each chunk.
+            let groups = compression == .none ? [group, group] : [group]
+            let file = try write(schema, groups, options: options)
             let back = try Readers.read(file)
             let pa = try XCTUnwrap(back.pyarrow), db = try XCTUnwrap(back.duckdb)
-            let expected = Expected.columns([group, group])
+            let expected = Expected.columns(groups)
             assertColumns(pa.columns, expected, "pyarrow \(compression)", names: pa.names)
             assertColumns(db.columns, expected, "duckdb \(compression)", names: db.names)
-            assertStatistics(pa.rowGroups, [group, group], "\(compression)")
+            assertStatistics(pa.rowGroups, groups, "\(compression)")
             for rowGroup in pa.rowGroups {
                 let encodings = rowGroup.columns.map { Set($0.encodings) }
                 XCTAssertTrue(encodings[0].contains("RLE_DICTIONARY"), "repeated strings: \(encodings[0])")
                 XCTAssertFalse(encodings[1].contains("RLE_DICTIONARY"), "distinct strings fall back to PLAIN: \(encodings[1])")
                 XCTAssertTrue(encodings[2].contains("RLE_DICTIONARY"), "a single value: \(encodings[2])")
                 XCTAssertTrue(encodings[3].contains("RLE_DICTIONARY"), "runs: \(encodings[3])")
-                XCTAssertTrue(encodings[4].contains("RLE_DICTIONARY"), "70 000 distinct of 200 000: \(encodings[4])")
+                XCTAssertTrue(encodings[4].contains("RLE_DICTIONARY"), "66 000 distinct of 150 000, 17-bit indices: \(encodings[4])")
                 XCTAssertTrue(encodings[5].contains("RLE_DICTIONARY"), "widths: \(encodings[5])")
             }
         }
@@ -247,7 +249,7 @@ final class ParquetTests: XCTestCase {
         let schema = [ParquetField("n", .int64), ParquetField("small", .int32, nullable: true), ParquetField("s", .string),
                       ParquetField("stamp", .timestampMillis, nullable: true), ParquetField("day", .date), ParquetField("x", .double)]
         var rng = SplitMix(seed: 5)
-        let prefixes = ["Alpha", "Bravo", "Zulu", "Ähre", "Ölfass", "日本"]  // Ä, Ö, 日 sort after Z byte-wise
+        let prefixes = ["Alpha", "Bravo", "Zulu", "Ähre", "Ölfass", "日本"]  // Ä, Ö, 日 sort after Z byte-wise, unsigned
         var groups: [[ParquetColumn]] = []
         for g in 0..<6 {
             let rows = 3_000 + g * 100
@@ -255,7 +257,9 @@ final class ParquetTests: XCTestCase {
             groups.append([
                 .int64((0..<rows).map { _ in base + Int64(rng.next() % 10_000) }),
                 .int32((0..<rows).map { _ in rng.next() % 6 == 0 ? nil : Int32(g * 100) - 250 + Int32(rng.next() % 100) }),
-                .string((0..<rows).map { _ in "\(prefixes[g]) \(rng.next() % 40)" }),
+                // Each group mixes an ASCII and a non-ASCII prefix: a signed byte comparison
+                // would get both its min and its max wrong.
+                .string((0..<rows).map { _ in "\(prefixes[rng.next() % 2 == 0 ? g : (g + 3) % 6]) \(rng.next() % 40)" }),
                 .int64((0..<rows).map { _ in rng.next() % 4 == 0 ? nil : 1_600_000_000_000 + Int64(g) * 86_400_000 + Int64(rng.next() % 86_400) * 1_000 }),
                 .int32((0..<rows).map { _ in Int32(g * 400 - 1_200) + Int32(rng.next() % 400) }),
                 .double((0..<rows).map { _ in Double(g) * 10 - 30 + Double(rng.next() % 1_000) / 100 }),
@@ -270,11 +274,10 @@ final class ParquetTests: XCTestCase {
         func double(_ c: ParquetColumn, _ i: Int) -> Double? { if case .double(let v) = c { return v[i] } else { return nil } }
         func bytesBetween(_ s: String?, _ lo: String, _ hi: String) -> Bool {
             guard let s else { return false }
-            let b = Array(s.utf8)
-            return !b.lexicographicallyPrecedes(Array(lo.utf8)) && b.lexicographicallyPrecedes(Array(hi.utf8))
+            return !bytesLess(Array(s.utf8), Array(lo.utf8)) && bytesLess(Array(s.utf8), Array(hi.utf8))
         }
         let t0: Int64 = 1_600_000_000_000 + 2 * 86_400_000 + 43_200_500, t1: Int64 = 1_600_000_000_000 + 4 * 86_400_000 + 500
-        let cases: [(String, String)] = [
+        var cases: [(String, String)] = [
             ("select count(*) from $FILE where n between -15000 and 4999", count(0) { int64($0, $1).map { (-15_000...4_999).contains($0) } ?? false }),
             ("select count(*) from $FILE where n < -25000", count(0) { int64($0, $1).map { $0 < -25_000 } ?? false }),
             ("select count(*) from $FILE where n >= 29990", count(0) { int64($0, $1).map { $0 >= 29_990 } ?? false }),
@@ -289,6 +292,47 @@ final class ParquetTests: XCTestCase {
              count(4) { int32($0, $1).map { (-500...399).contains($0) } ?? false }),
             ("select count(*) from $FILE where x > -15.5 and x <= 5.25", count(5) { double($0, $1).map { $0 > -15.5 && $0 <= 5.25 } ?? false }),
         ]
+        // Every group's exact min and max as an equality filter: a bound that is off by one, or in
+        // the wrong order, makes DuckDB skip a group that holds the value.
+        var extremes: [(String, String)] = []
+        for group in groups {
+            for (c, field) in schema.enumerated() {
+                let stats = Expected.statistics(group[c])
+                for bound in [stats.min, stats.max].compactMap({ $0 }) {
+                    let literal: String
+                    let truth: String
+                    switch field.type {
+                    case .int64:
+                        literal = bound
+                        truth = count(c) { int64($0, $1) == Int64(bound) }
+                    case .int32:
+                        literal = bound
+                        truth = count(c) { int32($0, $1) == Int32(bound) }
+                    case .string:
+                        literal = "'" + bound.replacingOccurrences(of: "'", with: "''") + "'"
+                        truth = count(c) { string($0, $1) == bound }
+                    case .timestampMillis:
+                        let ms = Int64(bound)!
+                        XCTAssertEqual(ms % 1_000, 0, "whole seconds keep to_timestamp exact")
+                        literal = "to_timestamp(\(ms / 1_000))"
+                        truth = count(c) { int64($0, $1) == ms }
+                    case .date:
+                        literal = "DATE '1970-01-01' + \(bound)"
+                        truth = count(c) { int32($0, $1) == Int32(bound) }
+                    case .double:
+                        let d = Double(bitPattern: UInt64(bound)!)
+                        literal = "'\(d)'::DOUBLE"
+                        truth = count(c) { double($0, $1) == d }
+                    case .boolean:
+                        continue
+                    }
+                    extremes.append(("select count(*) from $FILE where \"\(field.name)\" = \(literal)", truth))
+                }
+            }
+        }
+        XCTAssertEqual(extremes.count, 6 * 6 * 2)
+        cases += extremes
+
         let file = try write(schema, groups)
         let back = try Readers.read(file, queries: cases.map(\.0))
         XCTAssertEqual(back.queries?.count, cases.count)
@@ -479,11 +523,24 @@ private enum Expected {
             let lo = present.min().map { $0 == 0 ? -0.0 : $0 }, hi = present.max().map { $0 == 0 ? 0.0 : $0 }
             return (v.count - present.count, lo.map { String($0.bitPattern) }, hi.map { String($0.bitPattern) })
         case .string(let v):
-            let present = v.compactMap { $0 }
-            let order: (String, String) -> Bool = { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
-            return (v.count - present.count, present.min(by: order), present.max(by: order))
+            var lo: [UInt8]?, hi: [UInt8]?
+            var nulls = 0
+            for s in v {
+                guard let s else { nulls += 1; continue }
+                let b = Array(s.utf8)
+                if lo.map({ bytesLess(b, $0) }) ?? true { lo = b }
+                if hi.map({ bytesLess($0, b) }) ?? true { hi = b }
+            }
+            return (nulls, lo.map { String(decoding: $0, as: UTF8.self) }, hi.map { String(decoding: $0, as: UTF8.self) })
         }
     }
+}
+
+/// Unsigned byte-wise order, the order of Parquet's UTF8 statistics and of DuckDB's VARCHAR.
+private func bytesLess(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    let common = min(a.count, b.count)
+    let c = a.withUnsafeBytes { a in b.withUnsafeBytes { b in common == 0 ? 0 : memcmp(a.baseAddress!, b.baseAddress!, common) } }
+    return c != 0 ? c < 0 : a.count < b.count
 }
 
 /// Runs python3 with pyarrow and DuckDB on a file; both render every value as described in
@@ -492,8 +549,8 @@ private enum Expected {
 private enum Readers {
     struct Output: Decodable {
         let error: String?
-        let pyarrow: Arrow?
-        let duckdb: Duck?
+        var pyarrow: Arrow?
+        var duckdb: Duck?
         let queries: [String?]?
     }
 
@@ -502,10 +559,15 @@ private enum Readers {
         let names: [String]
         let types: [String]
         let nullable: [Bool]
-        let columns: [[String?]]
         let rowGroups: [RowGroup]
         let createdBy: String
         let metadata: [String: String]
+        /// From the values file, not the JSON.
+        var columns: [[String?]] = []
+
+        enum CodingKeys: String, CodingKey {
+            case numRows, names, types, nullable, rowGroups, createdBy, metadata
+        }
     }
 
     struct RowGroup: Decodable {
@@ -526,7 +588,12 @@ private enum Readers {
     struct Duck: Decodable {
         let names: [String]
         let types: [String]
-        let columns: [[String?]]
+        /// From the values file, not the JSON.
+        var columns: [[String?]] = []
+
+        enum CodingKeys: String, CodingKey {
+            case names, types
+        }
     }
 
     struct Failure: Error, CustomStringConvertible {
@@ -535,11 +602,15 @@ private enum Readers {
 
     static func read(_ file: URL, queries: [String] = []) throws -> Output {
         let result = file.deletingPathExtension().appendingPathExtension("json")
-        defer { try? FileManager.default.removeItem(at: result) }
+        let valuesFile = file.deletingPathExtension().appendingPathExtension("values")
+        defer {
+            try? FileManager.default.removeItem(at: result)
+            try? FileManager.default.removeItem(at: valuesFile)
+        }
         let queryJSON = String(decoding: try JSONSerialization.data(withJSONObject: queries), as: UTF8.self)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", script, file.path, queryJSON, result.path]
+        p.arguments = ["python3", "-c", script, file.path, queryJSON, result.path, valuesFile.path]
         let output = Pipe()
         p.standardOutput = output
         p.standardError = output
@@ -551,18 +622,69 @@ private enum Readers {
         let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         guard p.terminationStatus == 0, let data = FileManager.default.contents(atPath: result.path) else {
-            throw Failure(description: "the reader script failed (exit \(p.terminationStatus)) on \(file.path):\n\(printed)")
+            throw Failure(description: "the reader script failed (exit \(p.terminationStatus)) on \(file.path); these tests need python3 "
+                          + "with pyarrow and duckdb (python3 -m pip install pyarrow duckdb):\n\(printed)")
         }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
-        let decoded = try decoder.decode(Output.self, from: data)
+        var decoded = try decoder.decode(Output.self, from: data)
         if let error = decoded.error { throw Failure(description: error) }
+        guard let values = FileManager.default.contents(atPath: valuesFile.path) else {
+            throw Failure(description: "the reader script wrote no values file")
+        }
+        var parser = ValuesParser(bytes: [UInt8](values))
+        let arrowCount = decoded.pyarrow?.names.count ?? 0, duckCount = decoded.duckdb?.names.count ?? 0
+        let arrowColumns = try (0..<arrowCount).map { _ in try parser.column() }
+        let duckColumns = try (0..<duckCount).map { _ in try parser.column() }
+        decoded.pyarrow?.columns = arrowColumns
+        decoded.duckdb?.columns = duckColumns
         return decoded
+    }
+
+    /// The values file: per column `#count\n`, then per value `~` for null or `length:` and the UTF-8
+    /// bytes. JSON would do, but decoding millions of values with JSONDecoder in a debug build
+    /// takes longer than everything else in these tests.
+    struct ValuesParser {
+        let bytes: [UInt8]
+        var at = 0
+
+        mutating func column() throws -> [String?] {
+            guard at < bytes.count, bytes[at] == UInt8(ascii: "#") else { throw Failure(description: "values file: column expected at \(at)") }
+            at += 1
+            let count = try number(until: UInt8(ascii: "\n"))
+            var out: [String?] = []
+            out.reserveCapacity(count)
+            for _ in 0..<count {
+                guard at < bytes.count else { throw Failure(description: "values file: truncated") }
+                if bytes[at] == UInt8(ascii: "~") {
+                    at += 1
+                    out.append(nil)
+                    continue
+                }
+                let length = try number(until: UInt8(ascii: ":"))
+                guard at + length <= bytes.count else { throw Failure(description: "values file: truncated value") }
+                out.append(bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[at..<at + length]), as: UTF8.self) })
+                at += length
+            }
+            return out
+        }
+
+        private mutating func number(until terminator: UInt8) throws -> Int {
+            var n = 0
+            while at < bytes.count, bytes[at] != terminator {
+                let digit = Int(bytes[at]) - 48
+                guard (0...9).contains(digit) else { throw Failure(description: "values file: digit expected at \(at)") }
+                n = n * 10 + digit
+                at += 1
+            }
+            at += 1
+            return n
+        }
     }
 
     static let script = #"""
 import json, struct, sys
-path, queries, result = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+path, queries, result, values = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
 try:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -601,7 +723,7 @@ for r in range(meta.num_row_groups):
                        "min": render(s.min_raw) if minmax else None, "max": render(s.max_raw) if minmax else None})
     groups.append({"num_rows": group.num_rows, "columns": chunks})
 out = {"pyarrow": {"num_rows": table.num_rows, "names": table.schema.names, "types": [str(f.type) for f in table.schema],
-                   "nullable": [f.nullable for f in table.schema], "columns": columns, "row_groups": groups,
+                   "nullable": [f.nullable for f in table.schema], "row_groups": groups,
                    "created_by": meta.created_by,
                    "metadata": {k.decode(): v.decode() for k, v in (meta.metadata or {}).items()}}}
 
@@ -616,7 +738,23 @@ for name, kind in zip(names, types):
     elif kind == "DATE": selected.append("datediff('day', DATE '1970-01-01', %s)" % q)
     else: selected.append(q)
 rows = con.execute("select %s from %s" % (", ".join(selected), source)).fetchall()
-out["duckdb"] = {"names": names, "types": types, "columns": [[render(row[i]) for row in rows] for i in range(len(names))]}
+out["duckdb"] = {"names": names, "types": types}
+duck_columns = [[render(row[i]) for row in rows] for i in range(len(names))]
+
+def encoded(column):
+    parts = [b"#%d\n" % len(column)]
+    for v in column:
+        if v is None:
+            parts.append(b"~")
+        else:
+            b = v.encode("utf-8")
+            parts.append(b"%d:" % len(b))
+            parts.append(b)
+    return b"".join(parts)
+
+with open(values, "wb") as f:
+    for column in columns + duck_columns:
+        f.write(encoded(column))
 out["queries"] = [render(con.execute(q.replace("$FILE", source)).fetchone()[0]) for q in queries]
 json.dump(out, open(result, "w"), ensure_ascii=True)
 """#
