@@ -7,7 +7,13 @@ import XCTest
 /// source files themselves; the open data holds no group below k; an interrupted export resumes
 /// to the same bytes. Needs python3 with pyarrow, duckdb and pandas (installed by .ci/run).
 final class IncidentExportTests: XCTestCase {
-    static let berlin = SimulateCommandTests.packageRoot.deletingLastPathComponent().appendingPathComponent("shared/data/berlin")
+    /// The Berlin data: $FLORIAN_DATA/berlin, else ../shared/data/berlin beside the checkout, else /work/shared/data/berlin.
+    static let berlin: URL = {
+        let candidates = [ProcessInfo.processInfo.environment["FLORIAN_DATA"].map { $0 + "/berlin" },
+                          SimulateCommandTests.packageRoot.deletingLastPathComponent().appendingPathComponent("shared/data/berlin").path,
+                          "/work/shared/data/berlin"].compactMap { $0 }
+        return URL(fileURLWithPath: candidates.first { FileManager.default.fileExists(atPath: $0 + "/README.md") } ?? candidates[0])
+    }()
     static var missions: [String] {
         ["2025", "2026"].map { berlin.appendingPathComponent("mission_data/mission_data_set_open_data_\($0)_partial.csv").path }
     }
@@ -16,7 +22,10 @@ final class IncidentExportTests: XCTestCase {
 
     override func setUpWithError() throws {
         guard FileManager.default.isExecutableFile(atPath: SimulateCommandTests.binary.path) else { throw XCTSkip("no release binary") }
-        guard FileManager.default.fileExists(atPath: Self.daily) else { throw XCTSkip("../shared/data/berlin is not here") }
+    }
+
+    func requireBerlin() throws {
+        guard FileManager.default.fileExists(atPath: Self.daily) else { throw XCTSkip("the Berlin data (../shared/data/berlin) is not here") }
     }
 
     func florian(_ args: [String], limit: TimeInterval = 300) throws -> Run { try run(SimulateCommandTests.binary, args, limit: limit) }
@@ -29,6 +38,7 @@ final class IncidentExportTests: XCTestCase {
 
     /// A store with both Berlin mission files and the daily counts.
     func berlinStore() throws -> (store: String, output: String) {
+        try requireBerlin()
         let store = tempDir("berlin-store").path
         let a = try florian(["incidents", "import", "--store", store, "--mapping", Self.root + "/ops/mappings/berlin-missions.json"] + Self.missions)
         XCTAssertEqual(a.status, 0, a.stdout + a.stderr)
