@@ -156,7 +156,7 @@ struct ExportJob {
                 try write(table, to: temporary)
                 guard rename(temporary, final) == 0 else { throw UsageError("cannot rename \(temporary): \(String(cString: strerror(errno)))") }
             }
-            let digest = SHA256.hash(Array(try Data(contentsOf: URL(fileURLWithPath: final)))).map { String(format: "%02x", $0) }.joined()
+            let digest = Hex.encode(SHA256.hash(Array(try Data(contentsOf: URL(fileURLWithPath: final)))))
             written.append(["path": relative, "rows": table.rowCount, "sha256": digest])
         }
         bar.finish()

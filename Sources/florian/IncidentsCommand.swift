@@ -103,7 +103,7 @@ extension CommandLine {
                 continue
             }
             let bytes = Array(data)
-            let digest = SHA256.hash(bytes).map { String(format: "%02x", $0) }.joined()
+            let digest = Hex.encode(SHA256.hash(bytes))
             let rows = CSV.rows(bytes, delimiter: mapping.delimiter)
             guard let header = rows.first, case .success(let columns) = header.fields else {
                 say("import: \(path): no header row")

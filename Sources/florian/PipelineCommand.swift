@@ -119,7 +119,7 @@ extension CommandLine {
             guard !ids.isEmpty else { return }
             let incidents = try ids.map { try IncidentID($0) }
             let command = AlarmCommand.archiveIncidents(.init(incidents: incidents))
-            let id = "archive-" + String(SHA256.hash(Array(ids.joined(separator: ",").utf8)).prefix(8).map { String(format: "%02x", $0) }.joined())
+            let id = "archive-" + Hex.encode(SHA256.hash(Array(ids.joined(separator: ",").utf8)).prefix(8))
             switch try client.submit(type: command.type, commandID: id, payload: command.payload) {
             case .rejected(let why):
                 FileHandle.standardError.write(Data("pipeline: archiving refused: \(why)\n".utf8))
@@ -135,6 +135,6 @@ extension CommandLine {
     /// Which cluster a store belongs to: its name and its CA's fingerprint (a new demo makes a new CA).
     static func clusterIdentity(_ file: ClusterFile) throws -> String {
         guard let ca = FileManager.default.contents(atPath: file.ca) else { throw UsageError("cannot read the CA certificate \(file.ca)") }
-        return file.cluster + "/" + String(SHA256.hash(Array(ca)).prefix(8).map { String(format: "%02x", $0) }.joined())
+        return file.cluster + "/" + Hex.encode(SHA256.hash(Array(ca)).prefix(8))
     }
 }
