@@ -63,11 +63,17 @@ extension CommandLine {
         while !stop.withLock({ $0 }) {
             let batch = inbox.takeAll(until: .now() + 0.5)
             var gaps: [(UInt64, UInt64)] = []
+            var undecodable: [UInt64] = []
             for event in batch {
                 switch event {
                 case .message(let m):
                     guard m.offset >= offset else { continue }   // a resend after a reconnect
-                    if let e = FeedEvent.decode(m.payload) { projection.apply(e, lookup: lookup) }
+                    if let e = FeedEvent.decode(m.payload) {
+                        projection.apply(e, lookup: lookup)
+                    } else {
+                        // Not an event we can read: never dropped silently — logged and kept in the store.
+                        undecodable.append(m.offset)
+                    }
                     offset = m.offset + 1
                 case .gap(let from, let resumeAt):
                     gaps.append((from, resumeAt))
@@ -79,6 +85,10 @@ extension CommandLine {
                 try store.commit(records: changes.records, dispatches: changes.dispatches, latest: changes.latest, feedOffset: offset)
                 projection.evict()
                 stored += changes.records.count
+            }
+            for o in undecodable {
+                try store.setMeta("feed.undecodable.\(o)", "offset \(o) of \(AlarmTopic.events) is not an alarm event the pipeline can read")
+                FileHandle.standardError.write(Data("pipeline: WARNING offset \(o) of \(AlarmTopic.events) is not a readable alarm event; skipped and recorded in the store\n".utf8))
             }
             for (from, resumeAt) in gaps {
                 // Retention removed events before we read them: said loudly, and kept in the store.
