@@ -37,8 +37,12 @@ let package = Package(
         .target(name: "Incidents", dependencies: ["Wire"]),
         // The incident store on SQLite (records, dispatches, counts, the feed offset) and its pseudonym keys.
         .target(name: "IncidentStore", dependencies: ["Incidents", "Store"]),
+        // The statistics module, pure: grouped counts, exact quantiles and a mergeable sketch,
+        // Hilfsfrist compliance, unit utilisation, forecasts with calibrated intervals, backtests,
+        // the HTML/SVG report (issue 17).
+        .target(name: "Statistics", dependencies: ["Incidents"]),
         .target(name: "Node", dependencies: ["Consensus", "Bus", "Store", "Secure", "Client", "Wire", "CEpoll", "Domains", "Alarming", "Partners"]),
-        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire", "Client", "CEpoll", "Alarming", "Gateways", "Domains", "Console", "Partners", "Incidents", "IncidentStore"]),
+        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire", "Client", "CEpoll", "Alarming", "Gateways", "Domains", "Console", "Partners", "Incidents", "IncidentStore", "Statistics"]),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus"]),
@@ -54,6 +58,7 @@ let package = Package(
         .testTarget(name: "PartnersTests", dependencies: ["Partners"]),
         // The pipeline's records, imports, exports (read back by pyarrow and DuckDB), open data, the store.
         .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "IncidentStore", "Alarming"]),
+        .testTarget(name: "StatisticsTests", dependencies: ["Statistics", "Incidents"]),
         .testTarget(name: "GatewaysTests", dependencies: ["Gateways", "Alarming"]),
         // Node processes' runtime in-process: 3 NodeServers on threads, over real mTLS sockets.
         .testTarget(name: "NodeTests", dependencies: ["Node", "Client", "Secure", "Bus", "Wire"]),

@@ -410,6 +410,58 @@ public final class IncidentStore {
         }
     }
 
+    // MARK: - Reading for statistics
+
+    /// The sources in the store (incident records or period counts), sorted.
+    public func sources() throws(IncidentStoreError) -> [String] {
+        try wrap {
+            let s = try statement("SELECT source FROM incidents UNION SELECT source FROM counts ORDER BY 1")
+            defer { s.reset() }
+            var out: [String] = []
+            while try s.step() { out.append(s.text(0) ?? "") }
+            return out
+        }
+    }
+
+    /// The opening times (UTC ms) of one source's incidents — Probealarme left out unless asked —
+    /// and whether any of them is known only to the day. One column, not whole records: a
+    /// forecast over millions of calls reads only what it needs.
+    public func openingTimes(source: String, includeTests: Bool = false, category: String? = nil) throws(IncidentStoreError) -> (times: [Int64], dayPrecision: Bool) {
+        try wrap {
+            let s = try statement("SELECT opened_at, precision FROM incidents WHERE source = ?1 AND (?2 OR test = 0) AND (?3 IS NULL OR category = ?3) ORDER BY opened_at")
+            defer { s.reset() }
+            try s.bind(1, text: source)
+            s.bind(2, includeTests ? 1 : 0)
+            if let category { try s.bind(3, text: category) } else { s.bindNull(3) }
+            var times: [Int64] = []
+            var day = false
+            while try s.step() {
+                times.append(s.int64(0))
+                if s.text(1) == TimePrecision.day.rawValue { day = true }
+            }
+            return (times, day)
+        }
+    }
+
+    /// One source's published day counts of a category (area "" = the whole source area).
+    public func dayCounts(source: String, category: String) throws(IncidentStoreError) -> [(localDate: String, count: Double)] {
+        try wrap {
+            let s = try statement("SELECT local_date, count FROM counts WHERE source = ?1 AND period = 'day' AND category = ?2 AND area = '' ORDER BY period_start")
+            defer { s.reset() }
+            try s.bind(1, text: source)
+            try s.bind(2, text: category)
+            var out: [(String, Double)] = []
+            while try s.step() { out.append((s.text(0) ?? "", Double(s.int64(1)))) }
+            return out
+        }
+    }
+
+    /// Every record of every source (statistics over the whole store), in opening order.
+    public func allRecords() throws(IncidentStoreError) -> [IncidentRecord] { try records(from: Int64.min, to: Int64.max) }
+
+    /// Every dispatch, in alarm order.
+    public func allDispatches() throws(IncidentStoreError) -> [UnitDispatch] { try dispatches(from: Int64.min, to: Int64.max) }
+
     /// Row counts per table (for reports and tests).
     public func count(_ table: String) throws(IncidentStoreError) -> Int {
         precondition(["incidents", "dispatches", "counts", "imports", "latest"].contains(table))

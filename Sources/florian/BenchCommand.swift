@@ -18,7 +18,8 @@ extension CommandLine {
         if raw.first == "paging" { return try benchPaging(Array(raw.dropFirst())) }
         if raw.first == "alarm" { return try benchAlarm(Array(raw.dropFirst())) }
         if raw.first == "export" { return try benchExport(Array(raw.dropFirst())) }
-        guard raw.first == "bus" else { throw UsageError("bench needs a target: bench bus | bench cluster | bench paging | bench tls") }
+        if raw.first == "stats" { return try benchStats(Array(raw.dropFirst())) }
+        guard raw.first == "bus" else { throw UsageError("bench needs a target: bench bus | bench cluster | bench paging | bench tls | bench stats [--rows N]") }
         var args = try Arguments(Array(raw.dropFirst()), booleans: [])
         let seconds = Double(try args.uint("seconds") ?? 5)
         let payload = Int(try args.uint("payload") ?? 256)

@@ -150,6 +150,9 @@ extension CommandLine {
           bench export [--rows N]
                    N synthetic incident rows (default 2,000,000) to Parquet, against DuckDB's COPY … TO
                    (FORMAT parquet) of the same rows in the same run
+          bench stats [--rows N]
+                   N synthetic rows (default 2,000,000): group-by counts and grouped exact quantiles,
+                   against DuckDB's GROUP BY and quantile_cont on the same rows in the same run
           pki --dir DIR init [--org O] [--days N] | issue <role> <name> [--org O] [--days N] [--san IP:A,DNS:N]
                 | revoke <name> | crl
                    the city PKI: CA, per-identity keys (0600) and certificates, CRL
@@ -181,6 +184,7 @@ extension CommandLine {
             case "pipeline": return try pipeline(Array(args.dropFirst()))
             case "incidents": return try incidents(Array(args.dropFirst()))
             case "export": return try export(Array(args.dropFirst()))
+            case "stats": return try stats(Array(args.dropFirst()))
             case "help", "--help", "-h":
                 print(usage)
                 return 0

@@ -91,6 +91,8 @@ extension CommandLine {
         }
         let store = try IncidentStore(directory: dir)
         if let a = mapping.attribution { try store.setMeta("attribution.\(mapping.source)", a) }
+        // The data's local time: statistics bucket hours and days in it and print times in it.
+        try store.setMeta("timezone.\(mapping.source)", mapping.timeZone)
         let rejectsDir = dir + "/rejects"
         try FileManager.default.createDirectory(atPath: rejectsDir, withIntermediateDirectories: true)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
