@@ -32,6 +32,8 @@ public struct Backtest: Sendable {
         public var mae: Double
         /// Mean absolute error scaled by each origin's in-sample seasonal-naive MAE (lag `maseLag`).
         public var mase: Double
+        /// The same scaled by the seasonal-naive MAE at lag one week (7 days, 168 hours).
+        public var maseWeekly: Double
         /// Mean absolute percentage error, only when no scored actual is 0 (else undefined: nil).
         public var mape: Double?
         /// Share of actuals inside the 80 % and 95 % intervals.
@@ -65,14 +67,15 @@ public struct Backtest: Sendable {
         for n in lengths {
             let train = series.prefix(n)
             let scale = Self.naiveScale(train, lag: series.frequency.maseLag)
+            let weekly = Self.naiveScale(train, lag: series.frequency.seasonLength)
             var model = VolumeForecaster(frequency: series.frequency)
             try model.fit(train, horizon: horizon)
             let fc = model.forecast(train.following(horizon, clock: clock))
             let nv = Self.seasonalNaive(train, horizon: horizon)
             for h in 0..<horizon {
                 guard n + h < series.count, let y = series.values[n + h] else { continue }
-                ours.add(y, fc[h], scale: scale)
-                naive.add(y, nv[h], scale: scale)
+                ours.add(y, fc[h], scale: scale, weekly: weekly)
+                naive.add(y, nv[h], scale: scale, weekly: weekly)
             }
             ours.origins += 1; naive.origins += 1
         }
@@ -82,18 +85,18 @@ public struct Backtest: Sendable {
     struct Accumulator {
         var model: String
         var origins = 0, periods = 0, in80 = 0, in95 = 0
-        var ae = 0.0, se = 0.0, ape = 0.0, zero = false
+        var ae = 0.0, se = 0.0, sw = 0.0, ape = 0.0, zero = false
         init(model: String) { self.model = model }
-        mutating func add(_ y: Double, _ f: ForecastPoint, scale: Double) {
+        mutating func add(_ y: Double, _ f: ForecastPoint, scale: Double, weekly: Double) {
             let e = abs(y - f.mean)
-            periods += 1; ae += e; se += scale > 0 ? e / scale : .infinity
+            periods += 1; ae += e; se += scale > 0 ? e / scale : .infinity; sw += weekly > 0 ? e / weekly : .infinity
             if y > 0 { ape += e / y } else { zero = true }
             if y >= f.lo80 && y <= f.hi80 { in80 += 1 }
             if y >= f.lo95 && y <= f.hi95 { in95 += 1 }
         }
         var score: Score {
             let n = Double(max(periods, 1))
-            return Score(model: model, origins: origins, periods: periods, mae: ae / n, mase: se / n, mape: zero || periods == 0 ? nil : 100 * ape / n,
+            return Score(model: model, origins: origins, periods: periods, mae: ae / n, mase: se / n, maseWeekly: sw / n, mape: zero || periods == 0 ? nil : 100 * ape / n,
                          coverage80: Double(in80) / n, coverage95: Double(in95) / n)
         }
     }

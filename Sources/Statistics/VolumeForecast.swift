@@ -209,16 +209,23 @@ public struct VolumeForecaster: Sendable {
 
     static func score(y: [Double?], slots: [Int], profile: [Double], _ p: Parameters, horizons: [Int], window: Int) -> Double {
         let run = filter(y: y, slots: slots, profile: profile, p)
-        var total = 0.0, n = 0
+        var total = 0.0, weights = 0.0
+        var previous = 0
         for h in horizons {
+            // Each scored horizon stands for those since the previous one, so the score weighs
+            // every horizon up to the one asked for equally — as the forecast will be judged.
+            let w = Double(h - previous)
+            previous = h
             let decay = pow(p.phi, Double(h))
+            var sum = 0.0, n = 0
             for t in max(h, y.count - window)..<y.count {
                 guard let v = y[t] else { continue }
                 let o = t - h + 1
-                total += abs(v - run.levels[o] * profile[slots[t]] * (1 + decay * run.shocks[o]))
+                sum += abs(v - run.levels[o] * profile[slots[t]] * (1 + decay * run.shocks[o]))
                 n += 1
             }
+            if n > 0 { total += w * sum / Double(n); weights += w }
         }
-        return n > 0 ? total / Double(n) : .infinity
+        return weights > 0 ? total / weights : .infinity
     }
 }

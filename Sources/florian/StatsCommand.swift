@@ -180,6 +180,9 @@ extension CommandLine {
                   + String(format: " %5.1f%% %5.1f%%", 100 * s.coverage80, 100 * s.coverage95))
         }
         if scores.count == 2, scores[0].mape == nil { print("backtest: MAPE n/a: some actual counts are 0") }
+        if freq == .hour {
+            print("backtest: MASE scaled at lag 168 (a week) instead: " + scores.map { "\($0.model) \(String(format: "%.3f", $0.maseWeekly))" }.joined(separator: ", "))
+        }
         return 0
     }
 }

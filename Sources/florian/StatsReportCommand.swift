@@ -135,7 +135,7 @@ extension CommandLine {
         if !csv { print("utilisation: \(dispatches.count) dispatches, \(isoLocal(from, clock)) … \(isoLocal(to, clock)); status 3 = en route, status 4 = on scene; share = (3 + 4) / the period (per station: / the period × its units)") }
         let rows = (result.units + result.stations.map { var s = $0; s.name = "station " + $0.name; return s })
         table(["unit", "station", "dispatches", "status3_s", "status4_s", "open", "share_pct"],
-              rows.map { [$0.name, $0.station ?? "", String($0.dispatches), String(format: "%.0f", $0.enRouteSeconds), String(format: "%.0f", $0.onSceneSeconds), String($0.open), String(format: "%.2f", 100 * $0.share)] }, csv: csv)
+              rows.map { [$0.name, $0.station ?? "", String($0.dispatches), String(format: "%.1f", $0.enRouteSeconds), String(format: "%.1f", $0.onSceneSeconds), String($0.open), String(format: "%.2f", 100 * $0.share)] }, csv: csv)
         return 0
     }
 

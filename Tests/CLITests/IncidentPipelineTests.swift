@@ -92,6 +92,19 @@ final class IncidentPipelineTests: XCTestCase {
         let open = dir.appendingPathComponent("open-data").path
         XCTAssertEqual(try florian(["export", "--open-data", "--store", store, "--from", "2026-01-01", "--to", today, "--k", "3", "--out", open]).status, 0)
 
+        // Statistics on our own incidents: the HLF's time in status 3 and 4, its station from
+        // the registry; the Hilfsfrist table lists Bornheim.
+        let u = try florian(["stats", "utilisation", "--store", store, "--format", "csv"])
+        XCTAssertEqual(u.status, 0, u.stdout + u.stderr)
+        let hlfRow = try XCTUnwrap(u.stdout.split(separator: "\n").first { $0.hasPrefix("1-HLF-1,FRW1,") }, u.stdout).split(separator: ",")
+        XCTAssertGreaterThan(Double(hlfRow[3])! + Double(hlfRow[4])!, 0, u.stdout)
+        XCTAssertTrue(u.stdout.contains("station FRW1,FRW1,"), u.stdout)
+        let h = try florian(["stats", "hilfsfrist", "--store", store, "--category", "all", "--format", "csv"])
+        XCTAssertEqual(h.status, 0, h.stderr)
+        XCTAssertTrue(h.stdout.contains("\nBornheim,"), h.stdout)
+        let rep = try florian(["stats", "aggregate", "--store", store, "--by", "category,hour"])
+        XCTAssertEqual(rep.status, 0, rep.stderr)
+
         // The timelines as an analyst reads them (pyarrow), pseudonymised.
         let check = try run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", #"""
 import sys, pyarrow.dataset as ds, duckdb
