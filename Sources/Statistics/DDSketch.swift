@@ -87,16 +87,20 @@ public struct DDSketch: Sendable, Equatable {
     private var collapsed = false
 
     /// An empty sketch.
-    /// - Precondition: 0 < `relativeAccuracy` < 1 and `maxBuckets` ≥ 1 (the program's own
-    ///   configuration).
+    /// - Precondition: `relativeAccuracy` in `accuracyRange` and `maxBuckets` in
+    ///   1…`bucketLimit` (the program's own configuration).
     public init(relativeAccuracy: Double = 0.01, maxBuckets: Int = 2048) {
-        precondition(relativeAccuracy > 0 && relativeAccuracy < 1, "relative accuracy must be in (0, 1)")
+        precondition(Self.accuracyRange.contains(relativeAccuracy), "relative accuracy must be in \(Self.accuracyRange)")
         precondition(maxBuckets >= 1 && maxBuckets <= Self.bucketLimit, "maxBuckets must be in 1…\(Self.bucketLimit)")
         self.relativeAccuracy = relativeAccuracy
         self.maxBuckets = maxBuckets
         gamma = (1 + relativeAccuracy) / (1 - relativeAccuracy)
         logGamma = log(gamma)
     }
+
+    /// The relative accuracies accepted: below 10⁻⁹ bucket indices of extreme doubles would leave
+    /// the range kept exactly (and γ would round towards 1).
+    public static let accuracyRange = 1e-9..<1.0
 
     /// The largest bucket limit accepted (also on decoding, so a malformed input cannot demand a
     /// huge allocation).
@@ -145,6 +149,15 @@ public struct DDSketch: Sendable, Equatable {
         let top = offset + bins.count - 1
         if i >= offset && i <= top {
             bins[i - offset] += n
+        } else if i - top >= maxBuckets {
+            // So far above that everything held folds into the lowest bucket kept (without
+            // widening through the gap, which can span billions of indices at small α).
+            let held = bins.reduce(0, +)
+            bins = [UInt64](repeating: 0, count: maxBuckets)
+            bins[0] = held
+            bins[maxBuckets - 1] += n
+            offset = i - maxBuckets + 1
+            collapsed = true
         } else if i > top {
             bins.append(contentsOf: repeatElement(0, count: i - top))
             bins[bins.count - 1] += n
@@ -171,12 +184,16 @@ public struct DDSketch: Sendable, Equatable {
     }
 
     /// Adds every value of `other`: afterwards `self` equals the sketch of both inputs together.
-    /// - Throws: `SketchError.incompatible` when the relative accuracy or bucket limit differ.
+    /// - Throws: `SketchError.incompatible` when the relative accuracy or bucket limit differ, or
+    ///   the total count would overflow; `self` is then unchanged.
     public mutating func merge(_ other: DDSketch) throws(SketchError) {
         guard other.relativeAccuracy == relativeAccuracy, other.maxBuckets == maxBuckets else {
             throw .incompatible("relative accuracy \(relativeAccuracy) with \(maxBuckets) buckets vs \(other.relativeAccuracy) with \(other.maxBuckets)")
         }
         guard other.count > 0 else { return }
+        guard !count.addingReportingOverflow(other.count).overflow else {
+            throw .incompatible("together they would count more than 2⁶⁴ − 1 values")
+        }
         count += other.count
         zeroCount += other.zeroCount
         min = Swift.min(min ?? other.min!, other.min!)
@@ -251,7 +268,7 @@ public struct DDSketch: Sendable, Equatable {
 
     /// Reads `encoded()`'s form back; the result equals the sketch that was encoded.
     /// - Throws: `SketchError` for anything that is not exactly one well-formed, consistent
-    ///   version-1 encoding (truncated, unknown version, overlong varints, α outside (0, 1),
+    ///   version-1 encoding (truncated, unknown version, overlong varints, α outside `accuracyRange`,
     ///   bucket limit outside 1…`bucketLimit`, more buckets than the limit, empty edge buckets,
     ///   counts that overflow, min/max that disagree with the buckets, trailing bytes).
     public init(decoding bytes: [UInt8]) throws(SketchError) {
@@ -260,7 +277,7 @@ public struct DDSketch: Sendable, Equatable {
         guard version == Self.version else { throw .unsupportedVersion(version) }
         var at = r.position
         let alpha = try r.double()
-        guard alpha.isFinite, alpha > 0, alpha < 1 else { throw .invalidField(field: "relative accuracy", offset: at) }
+        guard Self.accuracyRange.contains(alpha) else { throw .invalidField(field: "relative accuracy", offset: at) }
         at = r.position
         let limit = try r.varint()
         guard limit >= 1, limit <= UInt64(Self.bucketLimit) else { throw .invalidField(field: "bucket limit", offset: at) }

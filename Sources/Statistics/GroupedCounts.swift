@@ -1,6 +1,32 @@
+import Dispatch
+
 // Counting rows by a composite key of small integer codes (category × Stadtteil × hour …):
 // string columns are dictionary-encoded once into dense codes, then counted in a flat array
 // indexed by the mixed-radix number the codes form.
+
+/// Splitting a pass over n rows into contiguous parts run on `threads` threads at once. The
+/// results never depend on the thread count: parts are merged in row order.
+enum RowParts {
+    /// Parts of at least 64 Ki rows, at most one per thread.
+    static func count(rows: Int, threads: Int) -> Int {
+        Swift.max(1, Swift.min(threads, rows / 65_536))
+    }
+
+    /// The rows of part p of `parts`.
+    static func range(_ p: Int, of parts: Int, rows: Int) -> Range<Int> {
+        (rows * p / parts)..<(rows * (p + 1) / parts)
+    }
+
+    /// Runs `body(p)` for p in 0..<parts, concurrently when parts > 1. Callers share output
+    /// buffers with `nonisolated(unsafe)` only where each part writes indices no other part does.
+    static func run(_ parts: Int, _ body: @Sendable (Int) -> Void) {
+        if parts == 1 {
+            body(0)
+        } else {
+            DispatchQueue.concurrentPerform(iterations: parts, execute: body)
+        }
+    }
+}
 
 /// A dictionary encoding of a string column: each distinct name gets the next code 0, 1, 2, …
 /// in the order it is first seen; `names[code]` decodes.
@@ -9,18 +35,68 @@
 /// canonical equivalence: "é" precomposed and "e" + combining acute get different codes.
 ///
 /// Cost: `code(for:)` hashes the name's bytes once and probes an open-addressing table kept at
-/// most half full: O(length) expected, no allocation unless the name is new. Memory: the names,
-/// one copy of their bytes, and about 12 bytes per name for the table and hashes.
+/// most 1/8 full (so a probe rarely goes past its first slot): O(length) expected, no allocation
+/// unless the name is new; names of 4–16 bytes are compared as two words without a branch on
+/// their length. Memory: the names, one copy of their bytes, and 64–96 bytes per name for the
+/// table, offsets and probe keys.
 public struct CodeBook: Sendable, Equatable {
     /// The distinct names, by code.
     public private(set) var names: [String] = []
-    /// The hash of each name's bytes, by code.
-    private var hashes: [UInt64] = []
     /// Each name's UTF-8 bytes, back to back: code c's are `bytes[starts[c]..<starts[c + 1]]`.
     private var bytes: [UInt8] = []
     private var starts: [Int] = [0]
+    /// The probe key of each name, by code.
+    private var keys: [Key] = []
     /// Open addressing with linear probing: a code, or −1 for an empty slot. Power-of-two size.
     private var table = [Int32](repeating: -1, count: 16)
+
+    /// A name's length and two 64-bit words that, for names of at most 16 bytes, hold all of
+    /// their bytes (overlapping loads), so such names compare in three integer comparisons.
+    struct Key: Sendable, Equatable {
+        var w0: UInt64
+        var w1: UInt64
+        var count: Int
+
+        @inline(__always)
+        init(_ p: UnsafeRawBufferPointer) {
+            count = p.count
+            guard let b = p.baseAddress else { w0 = 0; w1 = 0; return }
+            if UInt(bitPattern: count &- 4) <= 12 {
+                // 4…16 bytes: four 4-byte loads at 0, min(4, n−4), max(0, n−8), n−4 cover them
+                // all, in bounds, without a branch on the length.
+                let x = b.loadUnaligned(as: UInt32.self)
+                let y = b.loadUnaligned(fromByteOffset: Swift.min(4, count &- 4), as: UInt32.self)
+                let z = b.loadUnaligned(fromByteOffset: Swift.max(0, count &- 8), as: UInt32.self)
+                let t = b.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self)
+                w0 = UInt64(x) | UInt64(y) << 32
+                w1 = UInt64(z) | UInt64(t) << 32
+            } else if count > 16 {
+                w0 = b.loadUnaligned(as: UInt64.self)
+                w1 = b.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+            } else if count > 0 {
+                w0 = UInt64(b.load(as: UInt8.self)) | UInt64(b.load(fromByteOffset: count >> 1, as: UInt8.self)) << 8
+                    | UInt64(b.load(fromByteOffset: count - 1, as: UInt8.self)) << 16
+                w1 = 0
+            } else {
+                w0 = 0
+                w1 = 0
+            }
+        }
+
+        /// A hash of the whole name: the key words, and for longer names every 8-byte word.
+        @inline(__always)
+        func hash(_ p: UnsafeRawBufferPointer) -> UInt64 {
+            var h = CodeBook.mix(w0 ^ CodeBook.mix(w1 ^ UInt64(truncatingIfNeeded: count)))
+            if count > 16, let b = p.baseAddress {
+                var i = 8
+                while i < count - 8 {
+                    h = CodeBook.mix(h ^ b.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                    i += 8
+                }
+            }
+            return h
+        }
+    }
 
     public init() {}
 
@@ -42,68 +118,131 @@ public struct CodeBook: Sendable, Equatable {
 
     /// The code of `name` if it has one.
     public func code(of name: String) -> Int32? {
-        if let c = name.utf8.withContiguousStorageIfAvailable({ find(UnsafeRawBufferPointer($0), hash: Self.hash(UnsafeRawBufferPointer($0))).code }) {
+        if let c = name.utf8.withContiguousStorageIfAvailable({ find(UnsafeRawBufferPointer($0)).code }) {
             return c
         }
         var copy = name
-        return copy.withUTF8 { find(UnsafeRawBufferPointer($0), hash: Self.hash(UnsafeRawBufferPointer($0))).code }
+        return copy.withUTF8 { find(UnsafeRawBufferPointer($0)).code }
     }
 
     /// The codes of a whole column, giving new names the next codes in row order. O(total bytes)
-    /// expected; one allocation (the result).
-    public mutating func encode(_ column: [String]) -> [Int32] {
-        [Int32](unsafeUninitializedCapacity: column.count) { out, initialized in
-            column.withUnsafeBufferPointer { col in
-                for i in 0..<col.count { out[i] = code(for: col[i]) }
+    /// expected; one allocation (the result) besides new names.
+    ///
+    /// With `threads` > 1 (and at least 64 Ki rows per thread) contiguous parts of the column are
+    /// encoded at once, each with a code book of its own; the parts' books are then merged in
+    /// row order and their codes renumbered, so the result is the same as with one thread.
+    public mutating func encode(_ column: [String], threads: Int = 1) -> [Int32] {
+        let rows = column.count
+        let parts = RowParts.count(rows: rows, threads: threads)
+        guard parts > 1 else {
+            return [Int32](unsafeUninitializedCapacity: rows) { out, initialized in
+                column.withUnsafeBufferPointer { encode($0, 0..<rows, into: out) }
+                initialized = rows
             }
-            initialized = column.count
+        }
+        var books = [CodeBook](repeating: CodeBook(), count: parts)
+        return [Int32](unsafeUninitializedCapacity: rows) { out, initialized in
+            column.withUnsafeBufferPointer { col in
+                books.withUnsafeMutableBufferPointer { books in
+                    // Each part writes only its own rows of `out` and its own book.
+                    nonisolated(unsafe) let (col, out, books) = (col, out, books)
+                    RowParts.run(parts) { p in
+                        var book = CodeBook()
+                        book.encode(col, RowParts.range(p, of: parts, rows: rows), into: out)
+                        books[p] = book
+                    }
+                }
+            }
+            // Merge in row order: a part's new names follow all earlier parts' names.
+            let renumber = books.map { book in book.names.map { code(for: $0) } }
+            nonisolated(unsafe) let out = out
+            RowParts.run(parts) { p in
+                let map = renumber[p]
+                guard map != Array(0..<Int32(map.count)) else { return }
+                map.withUnsafeBufferPointer { map in
+                    for i in RowParts.range(p, of: parts, rows: rows) { out[i] = map[Int(out[i])] }
+                }
+            }
+            initialized = rows
         }
     }
 
-    private mutating func code(for utf8: UnsafeRawBufferPointer, name: String) -> Int32 {
-        let h = Self.hash(utf8)
-        let (found, slot) = find(utf8, hash: h)
-        if let found { return found }
-        precondition(names.count < Int(Int32.max), "more than 2³¹ − 1 distinct names")
-        let code = Int32(names.count)
-        names.append(name)
-        hashes.append(h)
-        bytes.append(contentsOf: utf8)
-        starts.append(bytes.count)
-        table[slot] = code
-        if names.count * 2 > table.count { rehash(size: table.count * 2) }
-        return code
+    /// Encodes `col[rows]` into the same positions of `out`.
+    private mutating func encode(_ col: UnsafeBufferPointer<String>, _ rows: Range<Int>, into out: UnsafeMutableBufferPointer<Int32>) {
+        var i = rows.lowerBound
+        while i < rows.upperBound {
+            // Known names in a run without touching `self` mutably, then one new name.
+            i = lookUp(col, from: i, to: rows.upperBound, into: out)
+            if i < rows.upperBound {
+                out[i] = code(for: col[i])
+                i += 1
+            }
+        }
     }
 
-    /// The code of these bytes, or nil and the empty slot where they would go.
-    @inline(__always)
-    private func find(_ utf8: UnsafeRawBufferPointer, hash h: UInt64) -> (code: Int32?, slot: Int) {
+    /// Codes `col[from..<to]` into `out` up to the first name without a code; returns its index
+    /// (`to` when all have one).
+    private func lookUp(_ col: UnsafeBufferPointer<String>, from: Int, to: Int, into out: UnsafeMutableBufferPointer<Int32>) -> Int {
         table.withUnsafeBufferPointer { table in
-            hashes.withUnsafeBufferPointer { hashes in
+            keys.withUnsafeBufferPointer { keys in
                 starts.withUnsafeBufferPointer { starts in
                     bytes.withUnsafeBytes { stored in
                         let mask = table.count - 1
-                        var slot = Int(truncatingIfNeeded: h) & mask
-                        while true {
-                            let c = table[slot]
-                            if c < 0 { return (nil, slot) }
-                            let k = Int(c)
-                            if hashes[k] == h {
-                                let s = starts[k], e = starts[k + 1]
-                                if e - s == utf8.count && Self.equal(stored.baseAddress! + s, utf8) { return (c, slot) }
-                            }
-                            slot = (slot &+ 1) & mask
+                        for i in from..<to {
+                            let c = col[i].utf8.withContiguousStorageIfAvailable { utf8 -> Int32 in
+                                let p = UnsafeRawBufferPointer(utf8)
+                                let key = Key(p)
+                                var slot = Int(truncatingIfNeeded: key.hash(p)) & mask
+                                while true {
+                                    let c = table[slot]
+                                    if c < 0 { return -1 }
+                                    if keys[Int(c)] == key && (key.count <= 16 || Self.equal(stored.baseAddress! + starts[Int(c)], p)) { return c }
+                                    slot = (slot &+ 1) & mask
+                                }
+                            } ?? -1
+                            if c < 0 { return i }
+                            out[i] = c
                         }
+                        return to
                     }
                 }
             }
         }
     }
 
+    private mutating func code(for utf8: UnsafeRawBufferPointer, name: String) -> Int32 {
+        let (found, slot) = find(utf8)
+        if let found { return found }
+        precondition(names.count < Int(Int32.max), "more than 2³¹ − 1 distinct names")
+        let code = Int32(names.count)
+        names.append(name)
+        keys.append(Key(utf8))
+        bytes.append(contentsOf: utf8)
+        starts.append(bytes.count)
+        table[slot] = code
+        if names.count * 8 > table.count { rehash(size: table.count * 2) }
+        return code
+    }
+
+    /// The code of these bytes, or nil and the empty slot where they would go.
+    private func find(_ utf8: UnsafeRawBufferPointer) -> (code: Int32?, slot: Int) {
+        let key = Key(utf8)
+        let mask = table.count - 1
+        var slot = Int(truncatingIfNeeded: key.hash(utf8)) & mask
+        while true {
+            let c = table[slot]
+            if c < 0 { return (nil, slot) }
+            let k = Int(c)
+            if keys[k] == key && (key.count <= 16 || bytes.withUnsafeBytes { Self.equal($0.baseAddress! + starts[k], utf8) }) { return (c, slot) }
+            slot = (slot &+ 1) & mask
+        }
+    }
+
     private mutating func rehash(size: Int) {
         var fresh = [Int32](repeating: -1, count: size)
         let mask = size - 1
-        for (k, h) in hashes.enumerated() {
+        for k in names.indices {
+            let h = bytes.withUnsafeBytes { keys[k].hash(UnsafeRawBufferPointer(rebasing: $0[starts[k]..<starts[k + 1]])) }
             var slot = Int(truncatingIfNeeded: h) & mask
             while fresh[slot] >= 0 { slot = (slot &+ 1) & mask }
             fresh[slot] = Int32(k)
@@ -111,6 +250,7 @@ public struct CodeBook: Sendable, Equatable {
         table = fresh
     }
 
+    /// Byte equality of names of the same length.
     @inline(__always)
     private static func equal(_ a: UnsafeRawPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         let n = b.count
@@ -128,35 +268,9 @@ public struct CodeBook: Sendable, Equatable {
         return true
     }
 
-    /// A 64-bit hash of a byte string: 8-byte words folded with a multiply–xorshift (the
-    /// finaliser of SplitMix64 / Murmur3), so names that differ in any byte or in length spread
-    /// over the table.
+    /// The finaliser of SplitMix64 (Stafford's Mix13): every input bit affects every output bit.
     @inline(__always)
-    static func hash(_ p: UnsafeRawBufferPointer) -> UInt64 {
-        let n = p.count
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 &* UInt64(truncatingIfNeeded: n &+ 1)
-        var i = 0
-        if let base = p.baseAddress {
-            while i + 8 <= n {
-                h = mix(h ^ base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                i += 8
-            }
-            if i < n {
-                var w: UInt64 = 0
-                var shift: UInt64 = 0
-                while i < n {
-                    w |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << shift
-                    shift += 8
-                    i += 1
-                }
-                h = mix(h ^ w)
-            }
-        }
-        return mix(h)
-    }
-
-    @inline(__always)
-    private static func mix(_ x: UInt64) -> UInt64 {
+    static func mix(_ x: UInt64) -> UInt64 {
         var z = x &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
@@ -167,14 +281,15 @@ public struct CodeBook: Sendable, Equatable {
 ///
 /// Each key column holds codes 0..<cardinality (from a `CodeBook`, or small integers such as the
 /// hour). The codes of one row form a mixed-radix number (first column most significant), which
-/// indexes a flat `[Int64]` of counts when the key space (the product of the cardinalities) has at
+/// indexes a flat array of counts when the key space (the product of the cardinalities) has at
 /// most `flatLimit` cells and is not much larger than the input (≤ 16 cells per row + 64 Ki);
 /// otherwise a hash map keyed by that number (or by the codes themselves when the product does
-/// not fit 64 bits) holds only the keys that occur.
+/// not fit 63 bits) holds only the keys that occur.
 ///
-/// Cost: flat, O(rows × columns + key space) time and 8 bytes per key-space cell; hashed,
-/// O(rows × columns) expected time plus O(g log g) to sort the g distinct keys. Rows are processed
-/// in chunks of 2 048 with one small scratch buffer: no per-row allocation.
+/// Cost: flat, O(rows × columns + key space) time and 8 bytes per key-space cell (per thread);
+/// hashed, O(rows × columns) expected time plus O(g log g) to sort the g distinct keys. Rows are
+/// processed in chunks of 2 048 with one small scratch buffer: no per-row allocation (except
+/// for key spaces beyond 63 bits, keyed by code arrays).
 public struct GroupCounter {
     /// The largest key space counted in a flat array (16 Mi cells, 128 MiB of counts).
     public static let flatLimit = 1 << 24
@@ -182,10 +297,13 @@ public struct GroupCounter {
     /// The number of rows of each distinct key that occurs, sorted by key (lexicographically by
     /// code, first column first). Keys with no rows are absent.
     ///
+    /// With `threads` > 1 (and at least 64 Ki rows per thread) contiguous parts of the rows are
+    /// counted at once into arrays of their own, then summed; the result does not depend on it.
+    ///
     /// - Precondition: at least one key column, all of equal length, one cardinality per column,
     ///   each in 1...2³¹, and every code within 0..<its column's cardinality (codes are the
     ///   program's own, from a `CodeBook` or a computed bucket).
-    public static func counts(keys: [[Int32]], cardinalities: [Int]) -> [(key: [Int32], count: Int64)] {
+    public static func counts(keys: [[Int32]], cardinalities: [Int], threads: Int = 1) -> [(key: [Int32], count: Int64)] {
         precondition(!keys.isEmpty, "no key columns")
         precondition(keys.count == cardinalities.count, "one cardinality per key column")
         let rows = keys[0].count
@@ -202,22 +320,21 @@ public struct GroupCounter {
             overflow = overflow || o
         }
         if !overflow && space <= flatLimit && space <= 16 * rows + 65_536 {
-            return flat(keys: keys, cardinalities: cardinalities, space: space)
+            return flat(keys: keys, cardinalities: cardinalities, space: space, threads: threads)
         }
         return hashed(keys: keys, cardinalities: cardinalities, packable: !overflow)
     }
 
     static let chunk = 2048
 
-    /// Calls `body` with each chunk's mixed-radix numbers (`body(rowOffset, numbers)`), checking
-    /// every code against its cardinality.
+    /// Calls `body` with the mixed-radix numbers of `rows`, chunk by chunk, checking every code
+    /// against its cardinality.
     @inline(__always)
-    private static func forEachChunk(keys: [[Int32]], cardinalities: [Int], _ body: (Int, UnsafeMutableBufferPointer<UInt64>) -> Void) {
-        let rows = keys[0].count
+    private static func forEachChunk(keys: [[Int32]], cardinalities: [Int], rows: Range<Int>, _ body: (UnsafeMutableBufferPointer<UInt64>) -> Void) {
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: chunk) { scratch in
-            var start = 0
-            while start < rows {
-                let m = min(chunk, rows - start)
+            var start = rows.lowerBound
+            while start < rows.upperBound {
+                let m = Swift.min(chunk, rows.upperBound - start)
                 let numbers = UnsafeMutableBufferPointer(rebasing: scratch[0..<m])
                 for c in keys.indices {
                     let card = UInt64(cardinalities[c])
@@ -238,7 +355,7 @@ public struct GroupCounter {
                         }
                     }
                 }
-                body(start, numbers)
+                body(numbers)
                 start += m
             }
         }
@@ -256,12 +373,26 @@ public struct GroupCounter {
         return key
     }
 
-    private static func flat(keys: [[Int32]], cardinalities: [Int], space: Int) -> [(key: [Int32], count: Int64)] {
-        var counts = [Int64](repeating: 0, count: space)
-        counts.withUnsafeMutableBufferPointer { cells in
-            forEachChunk(keys: keys, cardinalities: cardinalities) { _, numbers in
-                for n in numbers { cells[Int(truncatingIfNeeded: n)] &+= 1 }
+    private static func flat(keys: [[Int32]], cardinalities: [Int], space: Int, threads: Int) -> [(key: [Int32], count: Int64)] {
+        let rows = keys[0].count
+        let parts = RowParts.count(rows: rows, threads: threads)
+        var tallies = [[Int64]](repeating: [], count: parts)
+        tallies.withUnsafeMutableBufferPointer { tallies in
+            // Each part writes only its own tally.
+            nonisolated(unsafe) let tallies = tallies
+            RowParts.run(parts) { p in
+                var counts = [Int64](repeating: 0, count: space)
+                counts.withUnsafeMutableBufferPointer { cells in
+                    forEachChunk(keys: keys, cardinalities: cardinalities, rows: RowParts.range(p, of: parts, rows: rows)) { numbers in
+                        for n in numbers { cells[Int(truncatingIfNeeded: n)] &+= 1 }
+                    }
+                }
+                tallies[p] = counts
             }
+        }
+        var counts = tallies[0]
+        for t in tallies.dropFirst() {
+            for k in counts.indices { counts[k] &+= t[k] }
         }
         var result: [(key: [Int32], count: Int64)] = []
         for (number, count) in counts.enumerated() where count != 0 {
@@ -273,12 +404,12 @@ public struct GroupCounter {
     private static func hashed(keys: [[Int32]], cardinalities: [Int], packable: Bool) -> [(key: [Int32], count: Int64)] {
         if packable {
             var counts: [UInt64: Int64] = [:]
-            forEachChunk(keys: keys, cardinalities: cardinalities) { _, numbers in
+            forEachChunk(keys: keys, cardinalities: cardinalities, rows: 0..<keys[0].count) { numbers in
                 for n in numbers { counts[n, default: 0] += 1 }
             }
             return counts.sorted { $0.key < $1.key }.map { (digits($0.key, cardinalities), $0.value) }
         }
-        // The key space exceeds 64 bits: key by the codes themselves.
+        // The key space exceeds 63 bits: key by the codes themselves.
         var counts: [[Int32]: Int64] = [:]
         for row in 0..<keys[0].count {
             var key = [Int32](repeating: 0, count: keys.count)

@@ -12,8 +12,9 @@
 /// arithmetic (∞ − ∞ is NaN), as in numpy.
 ///
 /// Cost: for k requested quantiles, expected O(n·k') time with k' ≤ 2k distinct order statistics
-/// found by introselect (quickselect with a median-of-3 pivot, falling back to sorting the
-/// remaining range after 2·log₂ n unlucky partitions, so never worse than O(n log n)); each
+/// found by introselect (quickselect with a median-of-3 pivot and a branch-free partition,
+/// falling back to sorting the remaining range after 2·log₂ n partitions, so never worse than
+/// O(n log n)); each
 /// interpolation neighbour costs one linear scan instead of a second selection. When more
 /// than `sortThreshold` order statistics are needed, one O(n log n) sort is cheaper and is used
 /// instead. No allocation besides the small rank list.
@@ -85,7 +86,13 @@ public enum ExactQuantile {
                 if r == previous + 1 {
                     // The neighbour of the last placed rank is the minimum of the rest.
                     var m = r
-                    for i in (r + 1)..<n where base[i] < base[m] { m = i }
+                    var least = base[r]
+                    for i in (r + 1)..<n {
+                        let v = base[i]
+                        let smaller = v < least
+                        least = smaller ? v : least
+                        m = smaller ? i : m
+                    }
                     buffer.swapAt(r, m)
                 } else {
                     select(base, from: start, to: n, rank: r, depthLimit: limit)
@@ -113,47 +120,54 @@ public enum ExactQuantile {
     }
 
     /// Introselect: rearranges `a[from..<to]` so that `a[rank]` holds the value it would hold
-    /// sorted, with nothing greater before it and nothing smaller after it. Hoare partitioning
-    /// around a median-of-3 pivot (which keeps runs of equal values balanced); after `depthLimit`
-    /// partitions the remaining range is sorted outright.
+    /// sorted, with nothing greater before it and nothing smaller after it.
+    ///
+    /// Each step partitions around the median of the first, middle and last value with a
+    /// branch-free Lomuto pass (values below the pivot to the front; no mispredicted branch per
+    /// value). When nothing is below the pivot, a second pass gathers the values equal to it, so
+    /// runs of duplicates end the search instead of stalling it. After `depthLimit` steps the
+    /// remaining range is sorted outright (O(n log n) worst case).
     static func select(_ a: UnsafeMutablePointer<Double>, from: Int, to: Int, rank k: Int, depthLimit: Int) {
-        var lo = from, hi = to - 1
+        var lo = from, hi = to   // half-open
         var depth = depthLimit
         while hi - lo > 24 {
             if depth == 0 {
-                var rest = UnsafeMutableBufferPointer(start: a + lo, count: hi - lo + 1)
+                var rest = UnsafeMutableBufferPointer(start: a + lo, count: hi - lo)
                 rest.sort()
                 return
             }
             depth -= 1
-            let mid = lo + (hi - lo) >> 1
-            if a[mid] < a[lo] { swap(a, mid, lo) }
-            if a[hi] < a[lo] { swap(a, hi, lo) }
-            if a[hi] < a[mid] { swap(a, hi, mid) }
-            let pivot = a[mid]
-            // a[lo] ≤ pivot ≤ a[hi] are sentinels for the scans.
-            var i = lo, j = hi
-            while i <= j {
-                while a[i] < pivot { i += 1 }
-                while pivot < a[j] { j -= 1 }
-                if i <= j {
-                    swap(a, i, j)
-                    i += 1
-                    j -= 1
-                }
+            let x = a[lo], y = a[lo + (hi - lo) >> 1], z = a[hi - 1]
+            let pivot = Swift.max(Swift.min(x, y), Swift.min(Swift.max(x, y), z))
+            var j = lo
+            for i in lo..<hi {
+                let v = a[i]
+                a[i] = a[j]
+                a[j] = v
+                j &+= Int(unsafeBitCast(v < pivot, to: UInt8.self))
             }
-            // a[lo...j] ≤ pivot ≤ a[i...hi]; anything strictly between equals the pivot.
-            if k <= j {
+            // a[lo..<j] < pivot ≤ a[j..<hi]; the pivot is in the range, so j < hi.
+            if k < j {
                 hi = j
-            } else if k >= i {
-                lo = i
-            } else {
-                return
+                continue
             }
+            if j > lo {
+                lo = j
+                continue
+            }
+            // Nothing below the pivot: it is the minimum. Gather its copies at the front.
+            for i in lo..<hi {
+                let v = a[i]
+                a[i] = a[j]
+                a[j] = v
+                j &+= Int(unsafeBitCast(v == pivot, to: UInt8.self))
+            }
+            if k < j { return }
+            lo = j
         }
         // Insertion sort of the small remainder.
         var i = lo + 1
-        while i <= hi {
+        while i < hi {
             let v = a[i]
             var j = i - 1
             while j >= lo && v < a[j] {
@@ -179,52 +193,88 @@ public enum ExactQuantile {
 /// Cost: O(n + groups) to counting-sort the values by group into one buffer of n doubles (two
 /// passes, no per-row or per-group allocation besides the results), then `ExactQuantile`'s
 /// selection on each group's slice, O(n·k) expected in total for k quantile levels. Memory:
-/// one n-double buffer and one offset per group.
+/// one n-double buffer and one offset per group (per thread).
 public struct GroupedQuantiles {
     /// For each group id 0..<`groups`, the quantiles of its values at `quantiles` (in that order),
     /// or nil when the group has no value that is not NaN. NaN values are excluded.
     ///
+    /// With `threads` > 1 (and at least 64 Ki rows per thread) contiguous parts of the rows are
+    /// counted and placed at once (each part into its own stretch of every group's slice), and
+    /// groups are selected on all threads; the result does not depend on it.
+    ///
     /// - Precondition: `group.count == value.count`, every group id is in 0..<`groups`, every
     ///   quantile level is in 0…1 (all the program's own: ids come from a `CodeBook`).
-    public static func compute(group: [Int32], value: [Double], groups: Int, quantiles: [Double]) -> [[Double]?] {
+    public static func compute(group: [Int32], value: [Double], groups: Int, quantiles: [Double], threads: Int = 1) -> [[Double]?] {
         precondition(group.count == value.count, "group and value columns differ in length")
         precondition(groups >= 0)
         for q in quantiles { precondition(q >= 0 && q <= 1, "quantile level \(q) outside 0…1") }
         guard groups > 0 else { return [] }
-        // starts[g] … starts[g+1]: group g's slice of the sorted buffer.
-        var starts = [Int](repeating: 0, count: groups + 1)
-        var buffer: [Double] = []
-        group.withUnsafeBufferPointer { g in
-            value.withUnsafeBufferPointer { v in
-                starts.withUnsafeMutableBufferPointer { s in
-                    let limit = UInt32(groups)
-                    for i in 0..<g.count {
-                        let id = UInt32(bitPattern: g[i])
-                        precondition(id < limit, "group id \(g[i]) outside 0..<\(groups)")
-                        if !v[i].isNaN { s[Int(id) &+ 1] &+= 1 }
-                    }
-                    for k in 1...groups { s[k] &+= s[k - 1] }
-                }
-                let total = starts[groups]
-                buffer = [Double](unsafeUninitializedCapacity: total) { out, initialized in
-                    var cursor = starts
-                    cursor.withUnsafeMutableBufferPointer { c in
-                        for i in 0..<g.count where !v[i].isNaN {
-                            let id = Int(g[i])
-                            (out.baseAddress! + c[id]).initialize(to: v[i])
-                            c[id] &+= 1
+        let rows = group.count
+        let parts = RowParts.count(rows: rows, threads: threads)
+        // counts[p * groups + g]: values of group g among part p's rows; then where they go.
+        var cursors = [Int](repeating: 0, count: parts * groups)
+        cursors.withUnsafeMutableBufferPointer { counts in
+            nonisolated(unsafe) let counts = counts   // part p writes only its own row of counts
+            RowParts.run(parts) { p in
+                group.withUnsafeBufferPointer { g in
+                    value.withUnsafeBufferPointer { v in
+                        let mine = counts.baseAddress! + p * groups
+                        let limit = UInt32(groups)
+                        for i in RowParts.range(p, of: parts, rows: rows) {
+                            let id = UInt32(bitPattern: g[i])
+                            precondition(id < limit, "group id \(g[i]) outside 0..<\(groups)")
+                            mine[Int(id)] &+= v[i].isNaN ? 0 : 1
                         }
                     }
-                    initialized = total
                 }
             }
         }
-        return buffer.withUnsafeMutableBufferPointer { b in
-            (0..<groups).map { id -> [Double]? in
-                let slice = starts[id]..<starts[id + 1]
-                guard !slice.isEmpty else { return nil }
-                return ExactQuantile.of(UnsafeMutableBufferPointer(rebasing: b[slice]), quantiles)
+        // Group g's slice is starts[g]..<starts[g+1]; within it part 0's values come first.
+        var starts = [Int](repeating: 0, count: groups + 1)
+        var total = 0
+        for g in 0..<groups {
+            starts[g] = total
+            for p in 0..<parts {
+                let n = cursors[p * groups + g]
+                cursors[p * groups + g] = total
+                total += n
             }
         }
+        starts[groups] = total
+        var buffer = [Double](unsafeUninitializedCapacity: total) { out, initialized in
+            cursors.withUnsafeMutableBufferPointer { cursors in
+                // Part p writes only at its own cursors, into stretches no other part writes.
+                nonisolated(unsafe) let (out, cursors) = (out, cursors)
+                RowParts.run(parts) { p in
+                    group.withUnsafeBufferPointer { g in
+                        value.withUnsafeBufferPointer { v in
+                            let cursor = cursors.baseAddress! + p * groups
+                            let base = out.baseAddress!
+                            for i in RowParts.range(p, of: parts, rows: rows) where !v[i].isNaN {
+                                let id = Int(g[i])
+                                (base + cursor[id]).initialize(to: v[i])
+                                cursor[id] &+= 1
+                            }
+                        }
+                    }
+                }
+            }
+            initialized = total
+        }
+        var results = [[Double]?](repeating: nil, count: groups)
+        let slices = starts
+        buffer.withUnsafeMutableBufferPointer { b in
+            results.withUnsafeMutableBufferPointer { r in
+                // Each group's slice and result belong to the one task that takes the group.
+                nonisolated(unsafe) let (b, r) = (b, r)
+                let tasks = parts == 1 ? 1 : Swift.min(groups, 8 * parts)
+                RowParts.run(tasks) { t in
+                    for id in stride(from: t, to: groups, by: tasks) where slices[id] < slices[id + 1] {
+                        r[id] = ExactQuantile.of(UnsafeMutableBufferPointer(rebasing: b[slices[id]..<slices[id + 1]]), quantiles)
+                    }
+                }
+            }
+        }
+        return results
     }
 }

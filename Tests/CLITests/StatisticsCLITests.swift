@@ -143,6 +143,14 @@ final class StatisticsCLITests: XCTestCase {
         XCTAssertTrue(o.stdout.hasPrefix("ok"), o.stdout)
     }
 
+    /// A short smoke of `florian bench stats`: it runs, and its answers agree with DuckDB's.
+    func testBenchStatsSmokeAgreesWithDuckDB() throws {
+        let r = try florian(["bench", "stats", "--rows", "20000"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("agrees with DuckDB"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("ratio (DuckDB / florian)"), r.stdout)
+    }
+
     /// The report: static, self-contained, rendered by headless Chromium to a screenshot with
     /// real content (dark text and lines, the bands' tints), not a blank page.
     func testReportRendersInHeadlessChromium() throws {

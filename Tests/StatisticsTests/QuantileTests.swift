@@ -118,8 +118,8 @@ final class QuantileTests: XCTestCase {
         for n in [0, 1, 50, 5000, 60_000] {
             // Skewed group sizes; group 5 and 36 never occur; some NaN values.
             let group = (0..<n).map { _ -> Int32 in
-                let g = Int32(rng.below(groups))
-                return g == 5 || g == 36 ? 0 : Int32(Swift.min(Int(g), rng.below(groups)))
+                let g = Swift.min(rng.below(groups), rng.below(groups))
+                return g == 5 || g == 36 ? 0 : Int32(g)
             }
             let value = (0..<n).map { i -> Double in
                 if rng.below(50) == 0 { return .nan }
@@ -133,6 +133,21 @@ final class QuantileTests: XCTestCase {
                 XCTAssertEqual(got[g], sortedReference(mine, qs), "n=\(n) group=\(g)")
             }
             XCTAssertNil(got[5])
+            XCTAssertNil(got[36])
+        }
+    }
+
+    func testGroupedOnSeveralThreadsEqualsOneThread() {
+        var rng = Seeded(state: 0x7E4D)
+        let n = 300_000, groups = 50
+        let group = (0..<n).map { _ in Int32(Swift.min(rng.below(groups), rng.below(groups))) }
+        let value = (0..<n).map { _ in rng.below(100) == 0 ? .nan : (rng.uniform() * 600).rounded() }
+        let one = GroupedQuantiles.compute(group: group, value: value, groups: groups, quantiles: [0.5, 0.9, 0.99])
+        for threads in [2, 3, 4] {
+            XCTAssertEqual(GroupedQuantiles.compute(group: group, value: value, groups: groups, quantiles: [0.5, 0.9, 0.99], threads: threads), one)
+        }
+        for g in [0, 17, 49] {
+            XCTAssertEqual(one[g], sortedReference(zip(group, value).filter { Int($0.0) == g }.map(\.1), [0.5, 0.9, 0.99]))
         }
     }
 
@@ -180,6 +195,11 @@ final class GroupCounterTests: XCTestCase {
         XCTAssertEqual(book.names, ["Höchst", "Nied", "Sachsenhausen-Nord", "", "Nordend-West und mehr als sechzehn Bytes"])
         XCTAssertEqual(book.code(of: "Sachsenhausen-Nord"), 2)
         XCTAssertNil(book.code(of: "Sachsenhausen-Süd"))
+        // Long names equal in length, first and last 8 bytes, different in the middle.
+        let long = ["Stadtteil-0001-Ende-Nord", "Stadtteil-0002-Ende-Nord", "Stadtteil-0001-Ende-Nord"]
+        XCTAssertEqual(book.encode(long), [5, 6, 5])
+        // Short names that differ in one byte only.
+        XCTAssertEqual(book.encode(["ab", "ac", "abc", "abd", "ab"]), [7, 8, 9, 10, 7])
         // Canonically equivalent but different bytes: different names, as in SQL.
         XCTAssertNotEqual(book.code(for: "e\u{301}"), book.code(for: "\u{E9}"))
     }
@@ -224,6 +244,34 @@ final class GroupCounterTests: XCTestCase {
         check([1 << 31, 1 << 31, 1 << 31], rows: 5000, seed: 5)
         // Flat-sized space but far larger than the input: hashed too.
         check([4000, 4000], rows: 1000, seed: 6)
+    }
+
+    func testSeveralThreadsGiveTheSameCodesAndCounts() {
+        var rng = Seeded(state: 0x2A)
+        // Names first seen in the second half too, so the parts' codes must be renumbered.
+        let rows = 400_000
+        let names = (0..<rows).map { i in "Stadtteil-\(i < rows / 2 ? rng.below(20) : rng.below(60))" }
+        var single = CodeBook()
+        let codes = single.encode(names)
+        for threads in [2, 3, 5] {
+            var book = CodeBook()
+            XCTAssertEqual(book.encode(names, threads: threads), codes)
+            XCTAssertEqual(book, single)
+        }
+        // Encoding into a book that already holds names continues its numbering.
+        var seeded = CodeBook()
+        _ = seeded.code(for: "Stadtteil-59")
+        let continued = seeded.encode(names, threads: 2)
+        XCTAssertEqual(seeded.names.first, "Stadtteil-59")
+        XCTAssertEqual(continued.map { seeded.names[Int($0)] }, names)
+
+        let hours = (0..<rows).map { _ in Int32(rng.below(24)) }
+        let one = GroupCounter.counts(keys: [codes, hours], cardinalities: [single.count, 24])
+        let two = GroupCounter.counts(keys: [codes, hours], cardinalities: [single.count, 24], threads: 2)
+        XCTAssertEqual(two.map(\.key), one.map(\.key))
+        XCTAssertEqual(two.map(\.count), one.map(\.count))
+        let want = reference([codes, hours])
+        XCTAssertEqual(one.map(\.count), want.map(\.count))
     }
 
     func testNoRowsGiveNoGroups() {

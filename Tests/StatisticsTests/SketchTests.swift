@@ -32,8 +32,9 @@ private func sketch(_ values: [Double], alpha: Double = 0.01, maxBuckets: Int = 
 final class SketchTests: XCTestCase {
     let levels = (1...99).map { Double($0) / 100 }
 
-    private func assertRelativeBound(_ values: [Double], alpha: Double, file: StaticString = #filePath, line: UInt = #line) {
-        let s = sketch(values, alpha: alpha)
+    private func assertRelativeBound(_ values: [Double], alpha: Double, maxBuckets: Int = 2048, file: StaticString = #filePath, line: UInt = #line) {
+        let s = sketch(values, alpha: alpha, maxBuckets: maxBuckets)
+        XCTAssertNil(s.collapsedBound, "the guarantee below needs an uncollapsed sketch", file: file, line: line)
         let sorted = values.sorted()
         var worst = 0.0
         for q in levels + [0, 1, 0.001, 0.999] {
@@ -59,7 +60,9 @@ final class SketchTests: XCTestCase {
         var rng = TailDraws(state: 0x9A2E)
         let values = (0..<200_000).map { _ in rng.pareto(scale: 30, shape: 1.1) }
         assertRelativeBound(values, alpha: 0.01)
-        assertRelativeBound(values, alpha: 0.002)
+        // At 0.2 % the 2·10⁴ range of these values needs more than the default 2048 buckets.
+        XCTAssertNotNil(sketch(values, alpha: 0.002).collapsedBound)
+        assertRelativeBound(values, alpha: 0.002, maxBuckets: 4096)
     }
 
     func testZerosAreCountedApartAndReturnedExactly() {
@@ -160,6 +163,28 @@ final class SketchTests: XCTestCase {
         XCTAssertEqual(high, s)
     }
 
+    func testFarApartValuesStayWithinTheBucketLimit() throws {
+        // At α = 10⁻⁶ the buckets of 1e-300 and 1e300 are ~7·10⁸ apart: the sketch must not widen
+        // through the gap, whichever value comes first.
+        for values in [[1e-300, 5, 1e300], [1e300, 5, 1e-300], [5, 1e300, 1e-300]] {
+            let s = sketch(values, alpha: 1e-6, maxBuckets: 100)
+            XCTAssertEqual(s.bucketCount, 100)
+            XCTAssertNotNil(s.collapsedBound)
+            XCTAssertEqual(s.quantile(1), 1e300)
+            XCTAssertEqual(s.quantile(0), 1e-300)
+            // 5 fell into the collapsed lowest bucket, just below 1e300: overestimated.
+            XCTAssertGreaterThan(s.quantile(0.5)!, 1e299)
+            XCTAssertGreaterThan(s.collapsedBound!, 5)
+            XCTAssertEqual(s, sketch([1e-300, 5, 1e300], alpha: 1e-6, maxBuckets: 100))
+            var merged = sketch([values[0]], alpha: 1e-6, maxBuckets: 100)
+            try merged.merge(sketch(Array(values[1...]), alpha: 1e-6, maxBuckets: 100))
+            XCTAssertEqual(merged, s)
+        }
+        let one = sketch([1, 1e300], alpha: 0.01, maxBuckets: 1)
+        XCTAssertEqual(one.bucketCount, 1)
+        XCTAssertEqual(one.count, 2)
+    }
+
     func testEncodingRoundTrips() throws {
         var rng = TailDraws(state: 0xE2C)
         let cases: [DDSketch] = [
@@ -194,13 +219,22 @@ final class SketchTests: XCTestCase {
         XCTAssertThrowsError(try DDSketch(decoding: v)) { XCTAssertEqual($0 as? SketchError, .unsupportedVersion(2)) }
         var a = good; a.replaceSubrange(1..<9, with: withUnsafeBytes(of: (1.5).bitPattern.littleEndian, Array.init)); refused(a, "α = 1.5")
         var nan = good; nan.replaceSubrange(1..<9, with: withUnsafeBytes(of: Double.nan.bitPattern.littleEndian, Array.init)); refused(nan, "α = NaN")
-        // A hand-made sketch whose buckets contradict its max, and one with an overlong varint.
+        // sketch([100]): version 0, α 1..<9, bucket limit 2048 = 0x80 0x10 at 9..<11, flags 11,
+        // zero count 12, min 13..<21, max 21..<29, offset (bucket 231, zigzag 462) 29..<31,
+        // bucket count 31, the one bucket's count 32.
         let one = sketch([100]).encoded()
-        var wrongMax = one; wrongMax.replaceSubrange(20..<28, with: withUnsafeBytes(of: (200.0).bitPattern.littleEndian, Array.init)); refused(wrongMax, "max outside the top bucket")
-        var overlong = Array(one[0..<9]); overlong += [0x80 | 0x00, 0x10]   // 2048 as 0x80 0x10 is canonical…
-        overlong += Array(one[11...])
-        XCTAssertNoThrow(try DDSketch(decoding: overlong))
+        XCTAssertEqual(Array(one[9..<11]), [0x80, 0x10])
+        XCTAssertEqual(one.count, 33)
+        var wrongMax = one; wrongMax.replaceSubrange(21..<29, with: withUnsafeBytes(of: (200.0).bitPattern.littleEndian, Array.init))
+        refused(wrongMax, "max outside the top bucket")
+        var wrongMin = one; wrongMin.replaceSubrange(13..<21, with: withUnsafeBytes(of: (50.0).bitPattern.littleEndian, Array.init))
+        refused(wrongMin, "min outside the lowest bucket")
+        var emptyBucket = one; emptyBucket[32] = 0; refused(emptyBucket, "an empty edge bucket")
+        var noMinMax = one; noMinMax[11] = 0; refused(noMinMax, "counts without min and max")
         var padded = Array(one[0..<9]); padded += [0x80, 0x90, 0x00]; padded += Array(one[11...]); refused(padded, "overlong varint")
+        XCTAssertThrowsError(try DDSketch(decoding: padded)) { XCTAssertEqual($0 as? SketchError, .overlongVarint(offset: 9)) }
+        // Found by the corruption loop below: an α so small that bucket indices overflow.
+        var tiny = one; tiny.replaceSubrange(1..<9, with: withUnsafeBytes(of: (1e-300).bitPattern.littleEndian, Array.init)); refused(tiny, "α = 1e-300")
         refused([1] + Array(repeating: 0xFF, count: 40), "garbage")
 
         // Random corruption: refused, or read as a well-formed sketch that re-encodes to the same bytes.
