@@ -24,7 +24,10 @@ let package = Package(
         .target(name: "Secure", dependencies: ["COpenSSL", "CEpoll", "Wire"]),
         // The domain state machines registered on the bus (alarm; later helpers, incidents).
         .target(name: "Domains", dependencies: ["Bus", "Alarming", "Partners"]),
-        .target(name: "Simulator", dependencies: ["Consensus", "Bus", "Wire", "Domains", "Alarming"]),
+        .target(name: "Simulator", dependencies: ["Consensus", "Bus", "Wire", "Domains", "Alarming", "Helpers"]),
+        // The helper-network router's pure core: the volunteer registry with the least data that
+        // works, requests, matching in waves over a spatial index, privacy views (issue 18).
+        .target(name: "Helpers", dependencies: ["Wire"]),
         // The node process: the bus on the SQLite log, the mTLS mesh, the client endpoint.
         // The client side of the node protocol (Protocols/client.md): codec and the Swift client.
         .target(name: "Client", dependencies: ["Bus", "Secure", "Wire"]),
@@ -42,7 +45,7 @@ let package = Package(
         // the HTML/SVG report (issue 17).
         .target(name: "Statistics", dependencies: ["Incidents"]),
         .target(name: "Node", dependencies: ["Consensus", "Bus", "Store", "Secure", "Client", "Wire", "CEpoll", "Domains", "Alarming", "Partners"]),
-        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire", "Client", "CEpoll", "Alarming", "Gateways", "Domains", "Console", "Partners", "Incidents", "IncidentStore", "Statistics"]),
+        .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire", "Client", "CEpoll", "Alarming", "Gateways", "Domains", "Console", "Partners", "Incidents", "IncidentStore", "Statistics", "Helpers"]),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus"]),
@@ -58,6 +61,7 @@ let package = Package(
         .testTarget(name: "PartnersTests", dependencies: ["Partners"]),
         // The pipeline's records, imports, exports (read back by pyarrow and DuckDB), open data, the store.
         .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "IncidentStore", "Alarming"]),
+        .testTarget(name: "HelpersTests", dependencies: ["Helpers"]),
         .testTarget(name: "StatisticsTests", dependencies: ["Statistics", "Incidents"]),
         .testTarget(name: "GatewaysTests", dependencies: ["Gateways", "Alarming"]),
         // Node processes' runtime in-process: 3 NodeServers on threads, over real mTLS sockets.

@@ -18,6 +18,7 @@ extension CommandLine {
         if raw.first == "paging" { return try benchPaging(Array(raw.dropFirst())) }
         if raw.first == "alarm" { return try benchAlarm(Array(raw.dropFirst())) }
         if raw.first == "export" { return try benchExport(Array(raw.dropFirst())) }
+        if raw.first == "helpers" { return try benchHelpers(Array(raw.dropFirst())) }
         if raw.first == "stats" { return try benchStats(Array(raw.dropFirst())) }
         guard raw.first == "bus" else { throw UsageError("bench needs a target: bench bus | bench cluster | bench paging | bench tls | bench stats [--rows N]") }
         var args = try Arguments(Array(raw.dropFirst()), booleans: [])

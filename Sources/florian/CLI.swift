@@ -85,7 +85,10 @@ extension CommandLine {
                    run one seed; --trace-hash ends with 'trace <sha256>', --trace prints every event
           simulate --scenario FILE.json (--seed S | --seeds N [--start S]) [--trace-hash]
                    an alarm-dispatcher scenario (Simulations/storm-night.json): every order must
-                   reach a final state; reports order → delivery / acknowledgement per network
+                   reach a final state; reports order → delivery / acknowledgement per network;
+                   a helper-network night (Simulations/main-flood.json, it names "volunteers"): our
+                   waves against Katretter's rule (3 nearest, 30 s, the next 3) on each seed; last
+                   line 'helpers: seeds N, beats baseline on B, rest violations R'
           bench bus [--seconds S] [--payload BYTES] [--dir DIR] [--pipeline N]
                    3-node in-process cluster on SQLite with fsync: commits/s and latency at 1 and
                    64 in flight, against the single-node SQLite fsync rate; last line 'bench bus: …'
@@ -153,6 +156,8 @@ extension CommandLine {
           bench stats [--rows N]
                    N synthetic rows (default 2,000,000): group-by counts and grouped exact quantiles,
                    against DuckDB's GROUP BY and quantile_cont on the same rows in the same run
+          bench helpers [--volunteers N] [--waves W]
+                   the helper router's wave matching against N volunteers (default 100,000): p50/p99/max ms
           pki --dir DIR init [--org O] [--days N] | issue <role> <name> [--org O] [--days N] [--san IP:A,DNS:N]
                 | revoke <name> | crl
                    the city PKI: CA, per-identity keys (0600) and certificates, CRL

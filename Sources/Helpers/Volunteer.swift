@@ -1,0 +1,112 @@
+/// A volunteer's pseudonymous id ("V-7f3a…"): issued by the helper platform, never a name.
+public struct VolunteerID: Hashable, Comparable, Codable, Sendable, CustomStringConvertible {
+    public let raw: String
+    public init(_ raw: String) throws(HelpersError) {
+        guard (1...64).contains(raw.utf8.count), raw.utf8.allSatisfy({ HelpersError.isNameByte($0) }) else {
+            throw .invalid("volunteer id '\(raw.prefix(80))': 1–64 of A–Z a–z 0–9 - _ .")
+        }
+        self.raw = raw
+    }
+    public static func < (a: Self, b: Self) -> Bool { a.raw.utf8.lexicographicallyPrecedes(b.raw.utf8) }
+    public var description: String { raw }
+}
+
+/// A request for help's id ("H-000001"), minted by the state.
+public struct RequestID: Hashable, Comparable, Codable, Sendable, CustomStringConvertible {
+    public let raw: String
+    public init(_ raw: String) { self.raw = raw }
+    public static func < (a: Self, b: Self) -> Bool { a.raw.utf8.lexicographicallyPrecedes(b.raw.utf8) }
+    public var description: String { raw }
+}
+
+/// A position on the city's planar grid, metres (EPSG:3035 easting and northing, as the incident
+/// pipeline's grid cells). Exact positions are kept only where the task needs them: a request's
+/// place, and a volunteer's shared location while an ask to them is open.
+public struct GridPoint: Equatable, Codable, Sendable {
+    public var x: Int64, y: Int64
+    public init(x: Int64, y: Int64) { self.x = x; self.y = y }
+    public func distance(to o: GridPoint) -> Double {
+        let dx = Double(x - o.x), dy = Double(y - o.y)
+        return (dx * dx + dy * dy).squareRoot()
+    }
+}
+
+/// A volunteer's home as a coarse cell: the 500 m square the home lies in, never the address.
+public struct HomeCell: Hashable, Codable, Sendable, Comparable {
+    public static let size: Int64 = 500
+    public var col: Int32, row: Int32
+    public init(col: Int32, row: Int32) { self.col = col; self.row = row }
+    public init(containing p: GridPoint) { col = Int32(p.x / Self.size); row = Int32(p.y / Self.size) }
+    /// The cell's centre: where travel times are estimated from.
+    public var centre: GridPoint { GridPoint(x: Int64(col) * Self.size + Self.size / 2, y: Int64(row) * Self.size + Self.size / 2) }
+    public static func < (a: Self, b: Self) -> Bool { (a.col, a.row) < (b.col, b.row) }
+}
+
+/// A skill, who verified it and until when (a first-aid course, a chainsaw licence, a language).
+public struct SkillCredential: Equatable, Codable, Sendable {
+    public var skill: String
+    public var verifiedBy: String
+    /// UTC milliseconds.
+    public var validUntil: Int64
+    public init(skill: String, verifiedBy: String, validUntil: Int64) { self.skill = skill; self.verifiedBy = verifiedBy; self.validUntil = validUntil }
+}
+
+/// When a volunteer may be asked: absolute windows [from, to) in UTC milliseconds, as the
+/// volunteer sets them in the platform's app ("available today 14–22 h").
+public struct TimeWindow: Equatable, Codable, Sendable {
+    public var from: Int64, to: Int64
+    public init(from: Int64, to: Int64) { self.from = from; self.to = to }
+    public func contains(_ t: Int64) -> Bool { t >= from && t < to }
+}
+
+/// Rest rules: at most `maxMinutesPerDay` on site in a day (UTC day of the state's clock plus
+/// the configured offset), and at least `minRestMinutes` between a check-out and the next ask.
+public struct RestRule: Equatable, Codable, Sendable {
+    public var maxMinutesPerDay: Int
+    public var minRestMinutes: Int
+    public init(maxMinutesPerDay: Int = 600, minRestMinutes: Int = 480) { self.maxMinutesPerDay = maxMinutesPerDay; self.minRestMinutes = minRestMinutes }
+}
+
+/// A volunteer in the registry, with the least data that works: a pseudonym, verified skills, a
+/// coarse home cell, availability, languages, rest rules and the platform that reaches them.
+/// No name, no address, no phone number — the platform keeps those; a name reaches the state
+/// only with an acceptance, and only for that request.
+public struct Volunteer: Equatable, Codable, Sendable {
+    public var id: VolunteerID
+    public var skills: [SkillCredential]
+    public var home: HomeCell
+    public var availability: [TimeWindow]
+    public var languages: [String]
+    public var rest: RestRule
+    /// The helper platform (gateway) that carries asks to this person.
+    public var platform: String
+
+    public init(id: VolunteerID, skills: [SkillCredential], home: HomeCell, availability: [TimeWindow], languages: [String] = [], rest: RestRule = RestRule(), platform: String) {
+        self.id = id; self.skills = skills; self.home = home; self.availability = availability
+        self.languages = languages; self.rest = rest; self.platform = platform
+    }
+
+    public func has(_ skill: String, at t: Int64) -> Bool { skills.contains { $0.skill == skill && $0.validUntil > t } }
+    public func isAvailable(at t: Int64) -> Bool { availability.contains { $0.contains(t) } }
+}
+
+/// Errors of the helpers domain, worded for the person who must act on them.
+public enum HelpersError: Error, Equatable, CustomStringConvertible {
+    case invalid(String)
+    case unknown(String)
+    case conflict(String)
+    case forbidden(String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let s): "invalid: \(s)"
+        case .unknown(let s): "unknown: \(s)"
+        case .conflict(let s): "not possible: \(s)"
+        case .forbidden(let s): "forbidden: \(s)"
+        }
+    }
+
+    static func isNameByte(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F || b == 0x2E
+    }
+}
