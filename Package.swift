@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "CEpoll"),
         .target(name: "Secure", dependencies: ["COpenSSL", "CEpoll", "Wire"]),
         // The domain state machines registered on the bus (alarm; later helpers, incidents).
-        .target(name: "Domains", dependencies: ["Bus", "Alarming", "Partners"]),
+        .target(name: "Domains", dependencies: ["Bus", "Alarming", "Partners", "Helpers"]),
         .target(name: "Simulator", dependencies: ["Consensus", "Bus", "Wire", "Domains", "Alarming", "Helpers"]),
         // The helper-network router's pure core: the volunteer registry with the least data that
         // works, requests, matching in waves over a spatial index, privacy views (issue 18).
@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "PartnersTests", dependencies: ["Partners"]),
         // The pipeline's records, imports, exports (read back by pyarrow and DuckDB), open data, the store.
         .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "IncidentStore", "Alarming"]),
-        .testTarget(name: "HelpersTests", dependencies: ["Helpers"]),
+        .testTarget(name: "HelpersTests", dependencies: ["Helpers", "Domains", "Bus"]),
         .testTarget(name: "StatisticsTests", dependencies: ["Statistics", "Incidents"]),
         .testTarget(name: "GatewaysTests", dependencies: ["Gateways", "Alarming"]),
         // Node processes' runtime in-process: 3 NodeServers on threads, over real mTLS sockets.

@@ -393,3 +393,42 @@ public struct HelperRouter: Sendable {
         return (r.status, r.filled, r.need.count, names)
     }
 }
+
+// MARK: - Canonical snapshot
+
+extension HelperRouter {
+    struct Snapshot: Codable {
+        var config: RouterConfig
+        var clock: Int64
+        var volunteers: [Volunteer]
+        var load: [LoadEntry]
+        var requests: [HelpRequest]
+        var cohorts: [String: CohortCount]
+        var requestCount: Int
+        var restViolations: Int
+    }
+    struct LoadEntry: Codable { var volunteer: VolunteerID; var load: VolunteerLoad }
+
+    /// The state as canonical JSON (sorted keys, every collection in id order): the same state
+    /// gives the same bytes on every node. The spatial index is derived and not in it.
+    public func snapshot() -> [UInt8] {
+        let s = Snapshot(config: config, clock: clock, volunteers: volunteers.keys.sorted().map { volunteers[$0]! },
+                         load: load.keys.sorted().map { LoadEntry(volunteer: $0, load: load[$0]!) },
+                         requests: requests.keys.sorted().map { requests[$0]! }, cohorts: cohorts,
+                         requestCount: requestCount, restViolations: restViolations)
+        return HelpersJSON.encode(s)
+    }
+
+    /// Restores a snapshot (refusing anything but the canonical form's fields).
+    public init(snapshot bytes: [UInt8]) throws(HelpersError) {
+        let s = try HelpersJSON.decode(Snapshot.self, from: bytes, what: "helpers snapshot")
+        self.init(config: s.config)
+        for v in s.volunteers { register(v) }
+        for e in s.load { load[e.volunteer] = e.load }
+        for r in s.requests { requests[r.id] = r }
+        cohorts = s.cohorts
+        clock = s.clock
+        requestCount = s.requestCount
+        restViolations = s.restViolations
+    }
+}

@@ -9,6 +9,11 @@ public struct VolunteerID: Hashable, Comparable, Codable, Sendable, CustomString
     }
     public static func < (a: Self, b: Self) -> Bool { a.raw.utf8.lexicographicallyPrecedes(b.raw.utf8) }
     public var description: String { raw }
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        do { try self.init(text) } catch { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description)) }
+    }
+    public func encode(to encoder: Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(raw) }
 }
 
 /// A request for help's id ("H-000001"), minted by the state.
@@ -17,6 +22,8 @@ public struct RequestID: Hashable, Comparable, Codable, Sendable, CustomStringCo
     public init(_ raw: String) { self.raw = raw }
     public static func < (a: Self, b: Self) -> Bool { a.raw.utf8.lexicographicallyPrecedes(b.raw.utf8) }
     public var description: String { raw }
+    public init(from decoder: Decoder) throws { raw = try decoder.singleValueContainer().decode(String.self) }
+    public func encode(to encoder: Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(raw) }
 }
 
 /// A position on the city's planar grid, metres (EPSG:3035 easting and northing, as the incident
