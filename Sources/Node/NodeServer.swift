@@ -32,6 +32,8 @@ public final class NodeServer {
     let alarm = AlarmMachine()
     /// The partner endpoint's MQTT state (namespace "mqtt").
     let partners = PartnerMachine()
+    /// The helper-network router (namespace "helpers").
+    let helpers = HelpersMachine()
     /// The leader moves the state clock when a domain deadline is due (`alarm.clock`).
     private var deadlineTimer: (timer: UInt64, at: UInt64)?
     private var clockInFlight = false
@@ -73,7 +75,7 @@ public final class NodeServer {
         raft.heartbeatTicks = timing.heartbeatTicks
         bus = try BusNode(config: raft, storage: storage, transport: mesh, random: Xoshiro256(seed: seed ^ 0x9E37_79B9_7F4A_7C15),
                           snapshots: SnapshotPolicy(every: config.snapshotEvery ?? 10_000, trailing: 1_000, logToStateRatio: 1),
-                          domains: [(AlarmMachine.namespace, alarm), (PartnerMachine.namespace, partners)],
+                          domains: [(AlarmMachine.namespace, alarm), (PartnerMachine.namespace, partners), (HelpersMachine.namespace, helpers)],
                           clock: { UInt64(Date().timeIntervalSince1970 * 1000) })
         tickInterval = UInt64(timing.tickMillis) * 1_000_000
         lastTick = EventLoop.now()

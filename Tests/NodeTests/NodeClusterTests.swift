@@ -26,6 +26,7 @@ final class NodeClusterTests: XCTestCase {
             try pki.issue(role: .node, name: "impostor")
             try pki.issue(role: .operator, name: "anna")
             try pki.issue(role: .analyst, name: "ben")
+            try pki.issue(role: .gateway, name: "helper-app")
             try pki.issue(role: .partner, name: "thw", organisation: "THW")
             var ports: [UInt16] = []
             for _ in 0..<6 { ports.append(try freePort()) }
@@ -147,6 +148,27 @@ final class NodeClusterTests: XCTestCase {
                 XCTAssertEqual(($0 as? RequestFailure)?.code, .invalid)
             }
         }
+    }
+
+    /// The helper-network router runs in every node: a platform (gateway certificate) registers
+    /// a volunteer, a commander (operator) asks for help, and the ask reaches the platform's topic
+    /// without the place; the roles are enforced by the cluster.
+    func testTheHelpersDomainRoutesARequestToThePlatformsTopic() throws {
+        let platform = try client(as: "helper-app")
+        let anna = try client()
+        defer { platform.close(); anna.close() }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let volunteer = #"{"id": "V-n1", "skills": [{"skill": "sandsack", "verifiedBy": "DRK", "validUntil": \#(now + 86_400_000)}], "home": {"col": 20, "row": 20}, "availability": [{"from": \#(now - 3_600_000), "to": \#(now + 86_400_000)}], "languages": ["de"], "rest": {"maxMinutesPerDay": 600, "minRestMinutes": 480}, "platform": "app"}"#
+        XCTAssertEqual(try platform.submit(type: "helpers.volunteer.register", commandID: "h-reg", payload: Array(volunteer.utf8)), .accepted(result: []))
+        let refused = try anna.submit(type: "helpers.volunteer.register", commandID: "h-reg-anna", payload: Array(volunteer.utf8))
+        XCTAssertTrue("\(refused)".contains("needs the role gateway"), "\(refused)")
+        let need = #"{"skill": "sandsack", "count": 1, "place": {"x": 10100, "y": 10100}, "area": "Nordend", "window": {"from": \#(now), "to": \#(now + 3 * 3_600_000)}, "priority": 1, "safetyNotes": "", "briefing": "Sammelpunkt ELW"}"#
+        XCTAssertEqual(try anna.submit(type: "helpers.request.open", commandID: "h-open", payload: Array(need.utf8)), .accepted(result: Array("H-000001".utf8)))
+        let page = try platform.read(topic: "helpers/asks/app", from: 0, limit: 10, linearizable: true)
+        let asks = page.messages.map { String(decoding: $0.payload, as: UTF8.self) }
+        XCTAssertEqual(asks.count, 1, "\(asks)")
+        XCTAssertTrue(asks[0].contains("\"message\":\"RequestResource\"") && asks[0].contains("\"volunteer\":\"V-n1\""), asks[0])
+        XCTAssertFalse(asks[0].contains("10100") || asks[0].contains("Sammelpunkt"), "no place before accepting: \(asks[0])")
     }
 
     func testAFollowerForwardsPublishesAndEveryNodeServesThem() throws {
