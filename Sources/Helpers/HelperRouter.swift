@@ -115,6 +115,13 @@ public struct HelperRouter: Sendable {
         guard !need.skill.isEmpty, need.skill.utf8.count <= 64 else { throw .invalid("skill must be 1–64 bytes") }
         guard need.window.to > need.window.from, need.window.to > t else { throw .invalid("the time window must end after it starts and in the future") }
         guard (1...3).contains(need.priority) else { throw .invalid("priority must be 1, 2 or 3") }
+        guard HelpersError.isOnGrid(need.place) else { throw .invalid("the place must be on the grid (metres on EPSG:3035, 0…10,000 km)") }
+        guard need.window.from >= 0, need.window.to <= min(HelpersError.latestTime, need.window.from + 14 * 86_400_000) else {
+            throw .invalid("the time window must lie before 2100 and last at most 14 days")
+        }
+        guard (1...80).contains(need.area.utf8.count), need.briefing.utf8.count <= 4000, need.safetyNotes.utf8.count <= 4000 else {
+            throw .invalid("area 1–80 bytes, briefing and safety notes at most 4000 bytes each")
+        }
         requestCount += 1
         let id = RequestID("H-" + String(repeating: "0", count: max(0, 6 - String(requestCount).count)) + String(requestCount))
         requests[id] = HelpRequest(id: id, by: sender, need: need, status: .open, openedAt: t, filledAt: nil, wave: 0, waveDeadline: nil,

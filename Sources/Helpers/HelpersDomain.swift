@@ -35,11 +35,7 @@ public enum HelpersCommand: Equatable, Sendable {
         switch type {
         case "helpers.volunteer.register":
             let v = try HelpersJSON.decode(Volunteer.self, from: p, what: type)
-            guard (1...40).contains(v.platform.utf8.count), v.platform.utf8.allSatisfy({ HelpersError.isNameByte($0) }) else {
-                throw .invalid("platform '\(v.platform.prefix(60))': 1–40 of A–Z a–z 0–9 - _ .")
-            }
-            guard !v.skills.isEmpty, v.skills.count <= 32, v.skills.allSatisfy({ (1...64).contains($0.skill.utf8.count) }) else { throw .invalid("skills: 1–32, each 1–64 bytes") }
-            guard v.availability.count <= 64, v.availability.allSatisfy({ $0.to > $0.from }) else { throw .invalid("availability: at most 64 windows, each ending after it starts") }
+            try v.validate()
             return .register(v)
         case "helpers.volunteer.delete": return .delete(volunteer: try HelpersJSON.decode(VolunteerRef.self, from: p, what: type).volunteer)
         case "helpers.request.open": return .open(try HelpersJSON.decode(NewRequest.self, from: p, what: type))

@@ -41,6 +41,8 @@ public struct GridPoint: Equatable, Codable, Sendable {
 /// A volunteer's home as a coarse cell: the 500 m square the home lies in, never the address.
 public struct HomeCell: Hashable, Codable, Sendable, Comparable {
     public static let size: Int64 = 500
+    /// 20,000 cells of 500 m: 10,000 km, the extent of EPSG:3035.
+    public static let maxIndex: Int32 = 20_000
     public var col: Int32, row: Int32
     public init(col: Int32, row: Int32) { self.col = col; self.row = row }
     public init(containing p: GridPoint) { col = Int32(p.x / Self.size); row = Int32(p.y / Self.size) }
@@ -93,6 +95,23 @@ public struct Volunteer: Equatable, Codable, Sendable {
         self.languages = languages; self.rest = rest; self.platform = platform
     }
 
+    /// Bounds for what a platform may register: plausible sizes and times, so no field can
+    /// overflow the router's arithmetic or bloat the replicated state.
+    public func validate() throws(HelpersError) {
+        guard (1...40).contains(platform.utf8.count), platform.utf8.allSatisfy({ HelpersError.isNameByte($0) }) else {
+            throw .invalid("platform '\(platform.prefix(60))': 1–40 of A–Z a–z 0–9 - _ .")
+        }
+        guard !skills.isEmpty, skills.count <= 32, skills.allSatisfy({ (1...64).contains($0.skill.utf8.count) && $0.verifiedBy.utf8.count <= 80 }) else {
+            throw .invalid("skills: 1–32, each 1–64 bytes, verifiedBy at most 80")
+        }
+        guard availability.count <= 64, availability.allSatisfy({ $0.to > $0.from && $0.from >= 0 && $0.to <= HelpersError.latestTime }) else {
+            throw .invalid("availability: at most 64 windows, each ending after it starts, before 2100")
+        }
+        guard (0...HomeCell.maxIndex).contains(home.col), (0...HomeCell.maxIndex).contains(home.row) else { throw .invalid("home cell outside the grid (0…\(HomeCell.maxIndex))") }
+        guard (0...1440).contains(rest.maxMinutesPerDay), (0...10_080).contains(rest.minRestMinutes) else { throw .invalid("rest: maxMinutesPerDay 0…1440, minRestMinutes 0…10080") }
+        guard languages.count <= 16, languages.allSatisfy({ (1...16).contains($0.utf8.count) }) else { throw .invalid("languages: at most 16, each 1–16 bytes") }
+    }
+
     public func has(_ skill: String, at t: Int64) -> Bool { skills.contains { $0.skill == skill && $0.validUntil > t } }
     public func isAvailable(at t: Int64) -> Bool { availability.contains { $0.contains(t) } }
 }
@@ -112,6 +131,11 @@ public enum HelpersError: Error, Equatable, CustomStringConvertible {
         case .forbidden(let s): "forbidden: \(s)"
         }
     }
+
+    /// 2100-01-01 in UTC milliseconds: no time in a command may lie beyond it.
+    public static let latestTime: Int64 = 4_102_444_800_000
+    /// Positions are metres on EPSG:3035, whose easting and northing lie within 0 … 10,000 km.
+    public static func isOnGrid(_ p: GridPoint) -> Bool { (0...10_000_000).contains(p.x) && (0...10_000_000).contains(p.y) }
 
     static func isNameByte(_ b: UInt8) -> Bool {
         (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F || b == 0x2E

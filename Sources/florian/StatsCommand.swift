@@ -32,6 +32,14 @@ extension CommandLine {
         }
     }
 
+    /// The store the statistics read: it must exist already (reading never makes an empty one).
+    static func existingStore(_ dir: String) throws -> IncidentStore {
+        guard FileManager.default.fileExists(atPath: URL(fileURLWithPath: dir).appendingPathComponent("incidents.sqlite").path) else {
+            throw UsageError("no incident store in \(dir) (make one with florian incidents import or florian pipeline)")
+        }
+        return try IncidentStore(directory: dir)
+    }
+
     /// A count series from the store with what it is, for headers.
     struct StoreSeries {
         var series: CountSeries
@@ -120,7 +128,7 @@ extension CommandLine {
         try args.finish()
         let limit = freq == .day ? 731 : 24 * 92
         guard h >= 1, h <= limit else { throw UsageError("--horizon must be 1…\(limit) \(freq.rawValue)s") }
-        let store = try IncidentStore(directory: dir)
+        let store = try existingStore(dir)
         let data = try loadSeries(store, freq: freq, source: source, category: category, zone: zone)
         let end = try trainEnd(endText, clock: data.clock)
         let s = data.series
@@ -163,7 +171,7 @@ extension CommandLine {
         if let h = try args.uint("horizon") { guard h >= 1, h <= 731 else { throw UsageError("--horizon must be 1…731") }; design.horizon = Int(h) }
         let source = args.string("source"), category = args.string("category"), zone = args.string("time-zone")
         try args.finish()
-        let store = try IncidentStore(directory: dir)
+        let store = try existingStore(dir)
         let data = try loadSeries(store, freq: freq, source: source, category: category, zone: zone)
         let lengths: [Int]
         do { lengths = try design.trainingLengths(data.series) } catch { throw UsageError("backtest: \(error)") }

@@ -61,7 +61,7 @@ extension CommandLine {
         let methodText = args.string("quantiles") ?? "exact"
         guard let method = IncidentAggregates.Method(rawValue: methodText) else { throw UsageError("--quantiles must be exact or sketch") }
         let source = args.string("source"), zone = args.string("time-zone")
-        let store = try IncidentStore(directory: dir)
+        let store = try existingStore(dir)
         let (records, clock, what) = try loadRecords(store, source: source, zone: zone, args: &args)
         try args.finish()
         let result = IncidentAggregates.compute(records, by: keys, clock: clock, method: method)
@@ -89,7 +89,7 @@ extension CommandLine {
         if let c = args.string("category") { target.categories = c == "all" ? nil : Set(c.split(separator: ",").map(String.init)) }
         let csv = try format(&args)
         let source = args.string("source"), zone = args.string("time-zone")
-        let store = try IncidentStore(directory: dir)
+        let store = try existingStore(dir)
         let (records, _, what) = try loadRecords(store, source: source, zone: zone, args: &args)
         try args.finish()
         let rows = Hilfsfrist.compliance(records, target: target)
@@ -120,7 +120,7 @@ extension CommandLine {
         guard let dir = args.string("store") else { throw UsageError("utilisation needs --store DIR") }
         let csv = try format(&args)
         let registry = args.string("registry"), zone = args.string("time-zone")
-        let store = try IncidentStore(directory: dir)
+        let store = try existingStore(dir)
         let clock = try clock(store, source: "florian", zone: zone)
         var (from, to) = try dateRange(&args, clock: clock)
         try args.finish()
@@ -148,7 +148,7 @@ extension CommandLine {
         guard horizon >= 1, horizon <= (freq == .day ? 731 : 2208) else { throw UsageError("--horizon out of range") }
         let source = args.string("source"), category = args.string("category"), zone = args.string("time-zone")
         try args.finish()
-        let store = try IncidentStore(directory: dir)
+        let store = try existingStore(dir)
         let data = try loadSeries(store, freq: freq, source: source, category: category, zone: zone)
         let clock = data.clock, s = data.series
         let now = Int64(Date().timeIntervalSince1970 * 1000)
@@ -191,7 +191,9 @@ extension CommandLine {
             return (k, byCategory[k]!.count, q)
         }
         report.compliance = Hilfsfrist.compliance(records, target: .agbfCriticalHouseFire)
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
+            throw UsageError("cannot create the report directory \(out): \((error as NSError).localizedDescription)")
+        }
         let path = URL(fileURLWithPath: out).appendingPathComponent("index.html").path
         guard FileManager.default.createFile(atPath: path, contents: Data(Report.html(report).utf8)) else { throw UsageError("cannot write \(path)") }
         say("report: \(path) (\(report.history.count) periods of history, \(report.forecast.count) forecast, \(report.weekly.count) weeks, \(report.responseByCategory.count) categories with response times, \(report.compliance.count - 1) areas)")

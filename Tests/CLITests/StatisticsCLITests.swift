@@ -77,6 +77,22 @@ final class StatisticsCLITests: XCTestCase {
         XCTAssertTrue(badFreq.stderr.contains("--freq must be hour or day"), badFreq.stderr)
     }
 
+    /// Reading never makes a store: a missing one is named; a report that cannot be written says why.
+    func testMissingStoreAndUnwritableReportAreRefusedClearly() throws {
+        let missing = tempDir("no-store").path
+        for args in [["stats", "backtest", "--store", missing, "--freq", "day"], ["stats", "aggregate", "--store", missing, "--by", "area"],
+                     ["stats", "hilfsfrist", "--store", missing], ["stats", "report", "--store", missing, "--out", missing + "-out"]] {
+            let r = try florian(args)
+            XCTAssertEqual(r.status, 2, args.joined(separator: " "))
+            XCTAssertTrue(r.stderr.contains("no incident store in \(missing)"), r.stderr)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: missing), "no store was made")
+        let store = try dailyStore()
+        let r = try florian(["stats", "report", "--store", store, "--out", "/proc/florian-report"])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("cannot create the report directory /proc/florian-report"), r.stderr)
+    }
+
     /// A generated hourly call log (ops/bench/synthetic_calls.py: week profile, slow level, day
     /// shocks, over-dispersion) imported with the generic one-row-per-call mapping; the hourly
     /// backtest's intervals cover at their nominal rates and the model beats seasonal naive.

@@ -49,6 +49,32 @@ final class DomainTests: XCTestCase {
         XCTAssertTrue(pubs.isEmpty, "refused commands publish nothing")
     }
 
+    /// Hostile sizes and numbers are refused with a reason, never a trap, and change nothing.
+    func testHostileNumbersAndSizesAreRefused() {
+        var d = HelpersDomain()
+        var pubs: [HelpersPublication] = []
+        func refused(_ type: String, _ o: [String: Any], _ sender: String, _ why: String) {
+            guard case .failure(let e) = d.apply(type: type, sender: sender, timestamp: t0, payload: json(o), publications: &pubs) else { return XCTFail("accepted: \(why)") }
+            XCTAssertTrue(e.description.hasPrefix("invalid"), "\(why): \(e)")
+        }
+        var v = volunteer(1, x: 0)
+        v["rest"] = ["maxMinutesPerDay": 600, "minRestMinutes": Int64.max]; refused("helpers.volunteer.register", v, "gateway:app", "rest overflow")
+        v = volunteer(1, x: 0); v["home"] = ["col": Int32.max, "row": 1]; refused("helpers.volunteer.register", v, "gateway:app", "home off the grid")
+        v = volunteer(1, x: 0); v["availability"] = [["from": 0, "to": Int64.max]]; refused("helpers.volunteer.register", v, "gateway:app", "window to the end of time")
+        v = volunteer(1, x: 0); v["languages"] = Array(repeating: "de", count: 1000); refused("helpers.volunteer.register", v, "gateway:app", "1000 languages")
+        var n = need; n["place"] = ["x": Int64.max, "y": 0]; refused("helpers.request.open", n, "operator:EL", "place overflow")
+        n = need; n["window"] = ["from": 1_784_073_600_000 as Int64, "to": Int64.max]; refused("helpers.request.open", n, "operator:EL", "endless window")
+        n = need; n["briefing"] = String(repeating: "x", count: 100_000); refused("helpers.request.open", n, "operator:EL", "100 kB briefing")
+        n = need; n["count"] = Int.max; refused("helpers.request.open", n, "operator:EL", "count")
+        XCTAssertEqual(d.apply(type: "helpers.request.open", sender: "operator:EL", timestamp: t0, payload: Array("{\"skill\": [".utf8), publications: &pubs), .failure(.invalid("helpers.request.open: not JSON")))
+        XCTAssertTrue(pubs.isEmpty)
+        // Nothing changed but the clock (which every command moves, refused or not).
+        var fresh = HelpersDomain()
+        var none: [HelpersPublication] = []
+        fresh.advance(to: t0, publications: &none)
+        XCTAssertEqual(d.router.snapshot(), fresh.router.snapshot(), "nothing changed")
+    }
+
     func testAsksCarryNoPlaceTheConfirmationDoesAndTheFeedNoPerson() throws {
         var (d, pubs, id) = filled()
         XCTAssertEqual(id, "H-000001")
