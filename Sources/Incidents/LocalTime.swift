@@ -96,13 +96,14 @@ public struct LocalClock: Sendable {
         return pad(c.year, 4) + "-" + pad(c.month, 2) + "-" + pad(c.day, 2)
     }
 
-    /// ISO 8601 in local time with its offset and milliseconds: "2025-01-09T14:03:07.250+01:00".
-    public func iso(_ utcMillis: Int64) -> String {
+    /// ISO 8601 in local time with its offset and milliseconds: "2025-01-09T14:03:07.250+01:00";
+    /// without them (`milliseconds: false`): "2025-01-09T14:03:07+01:00".
+    public func iso(_ utcMillis: Int64, milliseconds: Bool = true) -> String {
         let (days, ms, off) = local(utcMillis)
         let h = Int(ms / 3_600_000), m = Int(ms / 60_000 % 60), s = Int(ms / 1000 % 60), f = Int(ms % 1000)
         let sign = off < 0 ? "-" : "+"
         let a = abs(off)
-        return Self.format(days: days) + "T" + Self.pad(h, 2) + ":" + Self.pad(m, 2) + ":" + Self.pad(s, 2) + "." + Self.pad(f, 3)
+        return Self.format(days: days) + "T" + Self.pad(h, 2) + ":" + Self.pad(m, 2) + ":" + Self.pad(s, 2) + (milliseconds ? "." + Self.pad(f, 3) : "")
             + sign + Self.pad(a / 3600, 2) + ":" + Self.pad(a / 60 % 60, 2)
     }
 

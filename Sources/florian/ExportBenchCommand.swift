@@ -6,6 +6,19 @@ extension CommandLine {
     /// export's incident columns) written to Parquet by our writer, against DuckDB's
     /// `COPY … TO … (FORMAT parquet)` of the same rows (ops/bench/duckdb_copy.py, DuckDB from
     /// PyPI) in the same run; rows/s and the ratio, uncompressed and with Snappy.
+    /// Runs a benchmark's Python peer (ops/bench/…) and returns whether it succeeded and its stdout.
+    static func pythonPeer(_ script: String, _ args: [String]) throws -> (ok: Bool, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", script] + args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus == 0, output)
+    }
+
     static func benchExport(_ raw: [String]) throws -> Int32 {
         var args = try Arguments(raw, booleans: [])
         let rows = Int(try args.uint("rows") ?? 2_000_000)
@@ -35,16 +48,9 @@ extension CommandLine {
         }
         var status: Int32 = 0
         for (compression, ours) in results {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             let duckCompression = compression == .none ? "uncompressed" : "snappy"
-            p.arguments = ["python3", script, dir.appendingPathComponent("florian-\(compression.rawValue).parquet").path, dir.path, String(rows), duckCompression]
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            try p.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            guard p.terminationStatus == 0 else {
+            let (ok, output) = try pythonPeer(script, [dir.appendingPathComponent("florian-\(compression.rawValue).parquet").path, dir.path, String(rows), duckCompression])
+            guard ok else {
                 say("bench export: DuckDB failed (python3 -m pip install duckdb)")
                 status = 1
                 continue

@@ -48,15 +48,8 @@ extension CommandLine {
             answers.append((threads, counts, quantiles))
         }
 
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", script, parquet, String(rows), dir.path]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
+        let (ok, output) = try pythonPeer(script, [parquet, String(rows), dir.path])
+        guard ok else {
             say("bench stats: DuckDB failed (python3 -m pip install duckdb)")
             return 1
         }

@@ -91,11 +91,7 @@ extension CommandLine {
     }
 
     /// "2026-08-15T00:00:00+02:00": ISO 8601 in local time with the offset.
-    static func isoLocal(_ t: Int64, _ clock: LocalClock) -> String {
-        let full = clock.iso(t)   // …T00:00:00.000+02:00
-        guard let dot = full.firstIndex(of: "."), full[dot...].count == 10 else { return full }
-        return String(full[..<dot]) + String(full[full.index(dot, offsetBy: 4)...])
-    }
+    static func isoLocal(_ t: Int64, _ clock: LocalClock) -> String { clock.iso(t, milliseconds: false) }
 
     /// The last training instant named by --train-end: a local date means its whole day.
     static func trainEnd(_ text: String, clock: LocalClock) throws -> Int64 {
