@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "Simulator", dependencies: ["Consensus", "Bus", "Wire", "Domains", "Alarming", "Helpers"]),
         // The helper-network router's pure core: the volunteer registry with the least data that
         // works, requests, matching in waves over a spatial index, privacy views (issue 18).
-        .target(name: "Helpers", dependencies: ["Wire"]),
+        .target(name: "Helpers", dependencies: ["Wire", "Incidents"]),
         // The node process: the bus on the SQLite log, the mTLS mesh, the client endpoint.
         // The client side of the node protocol (Protocols/client.md): codec and the Swift client.
         .target(name: "Client", dependencies: ["Bus", "Secure", "Wire"]),

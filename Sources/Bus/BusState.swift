@@ -104,6 +104,8 @@ public final class BusState: ReplicatedStateMachine {
     /// Derived from `topics`: when each topic's oldest message expires by age.
     private var expiries = ExpiryHeap()
     private var domains: [String: any DomainStateMachine] = [:]
+    /// Domains that other domains apply commands to (see `registerBridged`), in namespace order.
+    private var bridged: [any DomainStateMachine] = []
     /// Messages published by the entry being applied, announced to `onPublished` after it.
     private var pendingNotifications: [(TopicName, StoredMessage)] = []
 
@@ -120,6 +122,15 @@ public final class BusState: ReplicatedStateMachine {
         precondition(namespace != "bus", "the namespace 'bus' belongs to the bus")
         precondition(domains[namespace] == nil, "namespace '\(namespace)' registered twice")
         domains[namespace] = machine
+    }
+
+    /// Marks a registered domain as one that others apply messages to while applying their own
+    /// commands (the partner endpoint hands organisations' helper messages to the helpers
+    /// domain): its publications are taken after every domain command, not only its own.
+    public func registerBridged(namespace: String) {
+        guard let machine = domains[namespace] else { preconditionFailure("namespace '\(namespace)' is not registered") }
+        guard !bridged.contains(where: { $0 === machine }) else { return }
+        bridged.append(machine)
     }
 
     static func namespaceProblem(_ bytes: [UInt8]) -> String? {
@@ -161,6 +172,9 @@ public final class BusState: ReplicatedStateMachine {
             record(outcome, for: key, at: entry.index)
             if envelope.namespace != "bus", let machine = domains[String(envelope.namespace)] {
                 appendPublications(of: machine, envelope)
+                // A domain may have applied a message for another on this entry (the partner
+                // bridge: an organisation's MQTT message becomes a helpers command).
+                for other in bridged where other !== machine { appendPublications(of: other, envelope) }
             }
         }
         if !pendingNotifications.isEmpty {
@@ -248,9 +262,9 @@ public final class BusState: ReplicatedStateMachine {
     }
 
     /// Asks the domain registered under `namespace` a read-only question.
-    public func query(namespace: String, name: String, payload: [UInt8]) throws(DomainQueryError) -> [UInt8] {
+    public func query(namespace: String, name: String, payload: [UInt8], asker: String = "") throws(DomainQueryError) -> [UInt8] {
         guard let machine = domains[namespace] else { throw .notFound("no domain '\(namespace.prefix(64))' on this node") }
-        return try machine.query(name, payload)
+        return try machine.query(name, payload, asker: asker)
     }
 
     /// The earliest deadline of any registered domain (the leader proposes a clock command then).

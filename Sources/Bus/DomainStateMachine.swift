@@ -28,6 +28,9 @@ public protocol DomainStateMachine: AnyObject {
     func retention(forTopic topic: TopicName) -> Retention
     /// Answers a read-only question about the state (`name`, `payload` in the machine's format).
     func query(_ name: String, _ payload: [UInt8]) throws(DomainQueryError) -> [UInt8]
+    /// The same, for `asker` (the certificate's `role:CN`): for answers that depend on who asks
+    /// (a commander sees the names of the helpers on their own request only). Defaults to `query`.
+    func query(_ name: String, _ payload: [UInt8], asker: String) throws(DomainQueryError) -> [UInt8]
 }
 
 /// Why a domain query was not answered.
@@ -48,5 +51,8 @@ extension DomainStateMachine {
     public func retention(forTopic topic: TopicName) -> Retention { try! Retention(maxCount: 10_000, maxAgeMillis: 0) }
     public func query(_ name: String, _ payload: [UInt8]) throws(DomainQueryError) -> [UInt8] {
         throw .notFound("this domain answers no queries")
+    }
+    public func query(_ name: String, _ payload: [UInt8], asker: String) throws(DomainQueryError) -> [UInt8] {
+        try query(name, payload)
     }
 }

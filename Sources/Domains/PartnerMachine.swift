@@ -1,5 +1,6 @@
 import Bus
 import Foundation
+import Helpers
 import Partners
 
 /// The partner endpoint's state (`Partners.PartnerState`) registered on the bus under the
@@ -17,15 +18,22 @@ public final class PartnerMachine: DomainStateMachine {
     /// node's endpoint delivers them live. Not part of the state (no JSON, no topic: the messages
     /// are in the command that published them).
     public var onPublished: (([PartnerState.Message]) -> Void)?
+    /// Every message a command published, while it is applied (deterministic: on every node at
+    /// the same index): the helpers domain takes the organisations' helper messages from here.
+    var bridge: ((PartnerState.Message, UInt64) -> Void)?
 
     /// `check` vets a payload for a topic; pure and deterministic. The default: alerts must be
     /// valid CAP 1.2.
     public init(check: @escaping PartnerState.ContentCheck = PartnerMachine.alertCheck) { self.check = check }
 
-    /// Messages under `florian/alerts/` must be valid CAP 1.2 (`CAP.validate`).
+    /// Messages under `florian/alerts/` must be valid CAP 1.2 (`CAP.validate`); those to an
+    /// organisation's helpers inbox must be helper messages (`PartnerHelpMessage`).
     public static let alertCheck: PartnerState.ContentCheck = { topic, payload in
-        guard topic.hasPrefix("florian/alerts/") else { return nil }
-        if case .invalid(let reason) = CAP.validate(payload) { return "not a valid CAP 1.2 alert: \(reason)" }
+        if topic.hasPrefix("florian/alerts/") {
+            if case .invalid(let reason) = CAP.validate(payload) { return "not a valid CAP 1.2 alert: \(reason)" }
+        } else if HelpersDomain.inboxOrganisation(topic) != nil {
+            do { _ = try PartnerHelpMessage.decode(payload) } catch { return "not a valid helper message: \(error)" }
+        }
         return nil
     }
 
@@ -33,12 +41,26 @@ public final class PartnerMachine: DomainStateMachine {
         var effects = PartnerState.Effects()
         let result = state.apply(type: envelope.type, sender: envelope.sender, timestamp: envelope.timestamp,
                                  payload: envelope.payload, check: check, effects: &effects)
-        for k in effects.kicks { outbox.append((try! TopicName(Self.controlTopic), PartnerState.json(k))) }
-        if !effects.messages.isEmpty { onPublished?(effects.messages) }
+        deliver(effects)
+        if let bridge { for m in effects.messages { bridge(m, envelope.timestamp) } }
         switch result {
         case .success(let bytes): return .accepted(result: bytes)
         case .failure(let f): return .rejected(.refused(f.description))
         }
+    }
+
+    private func deliver(_ effects: PartnerState.Effects) {
+        for k in effects.kicks { outbox.append((try! TopicName(Self.controlTopic), PartnerState.json(k))) }
+        if !effects.messages.isEmpty { onPublished?(effects.messages) }
+    }
+
+    /// Publishes for the control room (organisation LEITSTELLE) at QoS 1 — what another domain
+    /// tells the organisations while a command is applied (the helpers domain's answers).
+    func publishForControlRoom(topic: String, payload: [UInt8], retain: Bool, timestamp: UInt64) {
+        var effects = PartnerState.Effects()
+        let p = PartnerState.Publish(session: nil, org: PartnerState.controlRoomOrg, topic: topic, payload: Data(payload), qos: .atLeastOnce, retain: retain)
+        _ = state.apply(type: "mqtt.publish", sender: "operator:florian", timestamp: timestamp, payload: PartnerState.json(p), check: check, effects: &effects)
+        deliver(effects)
     }
 
     public func snapshot() -> [UInt8] { PartnerState.json(state) }

@@ -52,9 +52,12 @@ public struct NewRequest: Equatable, Codable, Sendable {
     public var priority: Int
     public var safetyNotes: String
     public var briefing: String
-    public init(skill: String, count: Int, place: GridPoint, area: String, window: TimeWindow, priority: Int = 2, safetyNotes: String = "", briefing: String = "") {
+    /// The place as WGS 84 (what a helper navigates to), told only after accepting; `place` is
+    /// its projection, which the router matches on.
+    public var position: Position?
+    public init(skill: String, count: Int, place: GridPoint, area: String, window: TimeWindow, priority: Int = 2, safetyNotes: String = "", briefing: String = "", position: Position? = nil) {
         self.skill = skill; self.count = count; self.place = place; self.area = area; self.window = window
-        self.priority = priority; self.safetyNotes = safetyNotes; self.briefing = briefing
+        self.priority = priority; self.safetyNotes = safetyNotes; self.briefing = briefing; self.position = position
     }
 }
 

@@ -54,10 +54,16 @@ public enum HelpersCommand: Equatable, Sendable {
     }
 }
 
-/// A message for a bus topic.
+/// A message for a bus topic, or (`toPartners`) for the MQTT world of the partner organisations.
 public struct HelpersPublication: Equatable, Sendable {
     public var topic: String
     public var payload: [UInt8]
+    public var toPartners = false
+    /// For partners: kept as the topic's retained message (an empty payload removes it).
+    public var retain = false
+    public init(topic: String, payload: [UInt8], toPartners: Bool = false, retain: Bool = false) {
+        self.topic = topic; self.payload = payload; self.toPartners = toPartners; self.retain = retain
+    }
 }
 
 /// The router as a bus domain: commands in, publications out — asks, withdrawals and
@@ -68,7 +74,7 @@ public struct HelpersDomain: Sendable {
     public static let platforms = "helpers/platforms"
     public static func asks(_ platform: String) -> String { "helpers/asks/" + platform }
 
-    public private(set) var router: HelperRouter
+    public internal(set) var router: HelperRouter
 
     public init(config: RouterConfig = .waves) { router = HelperRouter(config: config) }
     public init(snapshot: [UInt8]) throws(HelpersError) { router = try HelperRouter(snapshot: snapshot) }
@@ -85,11 +91,13 @@ public struct HelpersDomain: Sendable {
         // changes anything, so a refused command leaves no trace.
         var due: [RouterOutput] = []
         router.advance(to: t, outputs: &due)
-        publications += due.map(Self.publication)
+        publications += due.map(Self.publication) + partnerProgress(due)
         var out: [RouterOutput] = []
         do throws(HelpersError) {
             var result: [UInt8] = []
-            switch try HelpersCommand.decode(type: type, payload: payload) {
+            let command = try HelpersCommand.decode(type: type, payload: payload)
+            if role == "gateway" { try checkPlatform(command, platform: String(sender.dropFirst("gateway:".count))) }
+            switch command {
             case .register(let v): router.register(v)
             case .delete(let v): try router.delete(v, outputs: &out)
             case .open(let need): result = Array(try router.open(need, by: sender, at: t, outputs: &out).raw.utf8)
@@ -100,17 +108,33 @@ public struct HelpersDomain: Sendable {
             case .checkIn(let v, let r): try router.checkIn(v, request: r, at: t, outputs: &out)
             case .checkOut(let v, let r): try router.checkOut(v, request: r, at: t, outputs: &out)
             }
-            publications += out.map(Self.publication)
+            publications += out.map(Self.publication) + partnerProgress(out)
             return .success(result)
         } catch {
             return .failure(error)
         }
     }
 
+    /// Least privilege for platforms: a gateway registers, answers for and checks in only the
+    /// volunteers of its own platform (its certificate's name).
+    func checkPlatform(_ command: HelpersCommand, platform: String) throws(HelpersError) {
+        let volunteer: VolunteerID
+        switch command {
+        case .register(let v):
+            guard v.platform == platform else { throw .forbidden("the gateway \(platform) registers volunteers of its own platform only, not of \(v.platform)") }
+            return
+        case .delete(let v), .answer(let v, _, _, _), .checkIn(let v, _), .checkOut(let v, _): volunteer = v
+        case .open, .change, .cancel, .commit: return
+        }
+        if let v = router.volunteers[volunteer], v.platform != platform {
+            throw .forbidden("\(volunteer) is reached through the platform \(v.platform), not \(platform)")
+        }
+    }
+
     public mutating func advance(to timestamp: UInt64, publications: inout [HelpersPublication]) {
         var out: [RouterOutput] = []
         router.advance(to: Int64(clamping: timestamp), outputs: &out)
-        publications += out.map(Self.publication)
+        publications += out.map(Self.publication) + partnerProgress(out)
     }
 
     public var nextDeadline: UInt64? { router.nextDeadline.map { UInt64(max(0, $0)) } }

@@ -120,9 +120,9 @@ final class ClientSession: FrameConnectionDelegate {
     }
 
     private func query(id: UInt64, namespace: String, name: String, payload: [UInt8], linearizable: Bool) {
-        let answer: () -> ClientReply = { [node] in
+        let answer: () -> ClientReply = { [node, sender] in
             do throws(DomainQueryError) {
-                return .answer(id: id, payload: try node.bus.state.query(namespace: namespace, name: name, payload: payload))
+                return .answer(id: id, payload: try node.bus.state.query(namespace: namespace, name: name, payload: payload, asker: sender))
             } catch {
                 let code: RequestFailure.Code = if case .notFound = error { .notFound } else { .invalid }
                 return .failure(id: id, RequestFailure(code: code, reason: error.description))

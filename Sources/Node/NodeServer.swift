@@ -77,6 +77,8 @@ public final class NodeServer {
                           snapshots: SnapshotPolicy(every: config.snapshotEvery ?? 10_000, trailing: 1_000, logToStateRatio: 1),
                           domains: [(AlarmMachine.namespace, alarm), (PartnerMachine.namespace, partners), (HelpersMachine.namespace, helpers)],
                           clock: { UInt64(Date().timeIntervalSince1970 * 1000) })
+        HelpersMachine.bridge(helpers, partners)
+        bus.state.registerBridged(namespace: HelpersMachine.namespace)
         tickInterval = UInt64(timing.tickMillis) * 1_000_000
         lastTick = EventLoop.now()
         mesh.onMessages = { [unowned self] messages in

@@ -158,13 +158,13 @@ final class NodeClusterTests: XCTestCase {
         let anna = try client()
         defer { platform.close(); anna.close() }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let volunteer = #"{"id": "V-n1", "skills": [{"skill": "sandsack", "verifiedBy": "DRK", "validUntil": \#(now + 86_400_000)}], "home": {"col": 20, "row": 20}, "availability": [{"from": \#(now - 3_600_000), "to": \#(now + 86_400_000)}], "languages": ["de"], "rest": {"maxMinutesPerDay": 600, "minRestMinutes": 480}, "platform": "app"}"#
+        let volunteer = #"{"id": "V-n1", "skills": [{"skill": "sandsack", "verifiedBy": "DRK", "validUntil": \#(now + 86_400_000)}], "home": {"col": 20, "row": 20}, "availability": [{"from": \#(now - 3_600_000), "to": \#(now + 86_400_000)}], "languages": ["de"], "rest": {"maxMinutesPerDay": 600, "minRestMinutes": 480}, "platform": "helper-app"}"#
         XCTAssertEqual(try platform.submit(type: "helpers.volunteer.register", commandID: "h-reg", payload: Array(volunteer.utf8)), .accepted(result: []))
         let refused = try anna.submit(type: "helpers.volunteer.register", commandID: "h-reg-anna", payload: Array(volunteer.utf8))
         XCTAssertTrue("\(refused)".contains("needs the role gateway"), "\(refused)")
         let need = #"{"skill": "sandsack", "count": 1, "place": {"x": 10100, "y": 10100}, "area": "Nordend", "window": {"from": \#(now), "to": \#(now + 3 * 3_600_000)}, "priority": 1, "safetyNotes": "", "briefing": "Sammelpunkt ELW"}"#
         XCTAssertEqual(try anna.submit(type: "helpers.request.open", commandID: "h-open", payload: Array(need.utf8)), .accepted(result: Array("H-000001".utf8)))
-        let page = try platform.read(topic: "helpers/asks/app", from: 0, limit: 10, linearizable: true)
+        let page = try platform.read(topic: "helpers/asks/helper-app", from: 0, limit: 10, linearizable: true)
         let asks = page.messages.map { String(decoding: $0.payload, as: UTF8.self) }
         XCTAssertEqual(asks.count, 1, "\(asks)")
         XCTAssertTrue(asks[0].contains("\"message\":\"RequestResource\"") && asks[0].contains("\"volunteer\":\"V-n1\""), asks[0])
