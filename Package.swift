@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "PartnersTests", dependencies: ["Partners"]),
         // The pipeline's records, imports, exports (read back by pyarrow and DuckDB), open data, the store.
         .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "IncidentStore", "Alarming"]),
-        .testTarget(name: "HelpersTests", dependencies: ["Helpers", "Domains", "Bus"]),
+        .testTarget(name: "HelpersTests", dependencies: ["Helpers", "Domains", "Bus", "Partners", "Consensus"]),
         .testTarget(name: "StatisticsTests", dependencies: ["Statistics", "Incidents"]),
         .testTarget(name: "GatewaysTests", dependencies: ["Gateways", "Alarming"]),
         // Node processes' runtime in-process: 3 NodeServers on threads, over real mTLS sockets.

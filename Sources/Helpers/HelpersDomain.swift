@@ -91,7 +91,7 @@ public struct HelpersDomain: Sendable {
         // changes anything, so a refused command leaves no trace.
         var due: [RouterOutput] = []
         router.advance(to: t, outputs: &due)
-        publications += due.map(Self.publication) + partnerProgress(due)
+        publications += due.map(publication) + partnerProgress(due)
         var out: [RouterOutput] = []
         do throws(HelpersError) {
             var result: [UInt8] = []
@@ -108,7 +108,7 @@ public struct HelpersDomain: Sendable {
             case .checkIn(let v, let r): try router.checkIn(v, request: r, at: t, outputs: &out)
             case .checkOut(let v, let r): try router.checkOut(v, request: r, at: t, outputs: &out)
             }
-            publications += out.map(Self.publication) + partnerProgress(out)
+            publications += out.map(publication) + partnerProgress(out)
             return .success(result)
         } catch {
             return .failure(error)
@@ -134,7 +134,7 @@ public struct HelpersDomain: Sendable {
     public mutating func advance(to timestamp: UInt64, publications: inout [HelpersPublication]) {
         var out: [RouterOutput] = []
         router.advance(to: Int64(clamping: timestamp), outputs: &out)
-        publications += out.map(Self.publication) + partnerProgress(out)
+        publications += out.map(publication) + partnerProgress(out)
     }
 
     public var nextDeadline: UInt64? { router.nextDeadline.map { UInt64(max(0, $0)) } }
@@ -144,34 +144,35 @@ public struct HelpersDomain: Sendable {
         var request: RequestID
         var volunteer: VolunteerID?
         var skill: String?, area: String?, travelMinutes: Int?, priority: Int?
-        var place: GridPoint?, briefing: String?, safetyNotes: String?
+        var place: GridPoint?, position: Position?, briefing: String?, safetyNotes: String?
         var count: Int?, filled: Int?, asked: Int?, event: String?
         var window: TimeWindow?
     }
 
     /// Message names after OASIS EDXL-RM 1.0 where one fits (RequestResource,
     /// ResponseToRequestResource, CommitResource, ReleaseResource).
-    static func publication(_ o: RouterOutput) -> HelpersPublication {
+    func publication(_ o: RouterOutput) -> HelpersPublication {
         func m(_ name: String, _ r: RequestID) -> Message { Message(message: name, request: r) }
         switch o {
         case .ask(let p, let v, let r, let skill, let area, let minutes, let priority):
             var x = m("RequestResource", r); x.volunteer = v; x.skill = skill; x.area = area; x.travelMinutes = minutes; x.priority = priority
-            return HelpersPublication(topic: asks(p), payload: HelpersJSON.encode(x))
+            return HelpersPublication(topic: Self.asks(p), payload: HelpersJSON.encode(x))
         case .withdraw(let p, let v, let r):
             var x = m("ReleaseResource", r); x.volunteer = v
-            return HelpersPublication(topic: asks(p), payload: HelpersJSON.encode(x))
+            return HelpersPublication(topic: Self.asks(p), payload: HelpersJSON.encode(x))
         case .confirm(let p, let v, let r, let place, let briefing, let notes):
             var x = m("CommitResource", r); x.volunteer = v; x.place = place; x.briefing = briefing; x.safetyNotes = notes
-            return HelpersPublication(topic: asks(p), payload: HelpersJSON.encode(x))
+            x.position = router.requests[r]?.need.position
+            return HelpersPublication(topic: Self.asks(p), payload: HelpersJSON.encode(x))
         case .notNeeded(let p, let v, let r):
             var x = m("ResponseToRequestResource", r); x.volunteer = v; x.event = "not needed"
-            return HelpersPublication(topic: asks(p), payload: HelpersJSON.encode(x))
+            return HelpersPublication(topic: Self.asks(p), payload: HelpersJSON.encode(x))
         case .platformRequest(let r, let skill, let count, let area, let window):
             var x = m("RequestResource", r); x.skill = skill; x.count = count; x.area = area; x.window = window
-            return HelpersPublication(topic: platforms, payload: HelpersJSON.encode(x))
+            return HelpersPublication(topic: Self.platforms, payload: HelpersJSON.encode(x))
         case .progress(let r, let event, let filled, let count, let asked):
             var x = m("RequestProgress", r); x.event = event; x.filled = filled; x.count = count; x.asked = asked
-            return HelpersPublication(topic: events, payload: HelpersJSON.encode(x))
+            return HelpersPublication(topic: Self.events, payload: HelpersJSON.encode(x))
         }
     }
 }

@@ -120,7 +120,7 @@ extension HelpersDomain {
             answer.event = "refused"
             answer.reason = error.description
         }
-        publications += out.map(Self.publication)
+        publications += out.map(publication)
         publications.append(HelpersPublication(topic: Self.partnerOutbox(org), payload: HelpersJSON.encode(answer), toPartners: true))
         publications += partnerProgress(out)
     }
