@@ -32,7 +32,7 @@ let package = Package(
         // The client side of the node protocol (Protocols/client.md): codec and the Swift client.
         .target(name: "Client", dependencies: ["Bus", "Secure", "Wire"]),
         // The dispatcher console: command language, German/English catalogues, execution (issue 8).
-        .target(name: "Console", dependencies: ["Alarming", "Bus", "Client", "Partners"]),
+        .target(name: "Console", dependencies: ["Alarming", "Bus", "Client", "Partners", "Helpers"]),
         // The partner endpoint: MQTT 3.1.1 packets, sessions and rights; CAP 1.2 (issue 9).
         .target(name: "Partners", dependencies: ["Wire"]),
         // The incident pipeline's pure parts: records from the alarm events, import mappings and

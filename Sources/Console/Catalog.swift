@@ -30,6 +30,16 @@ public enum Message: Equatable, Sendable {
     case incidentLine(id: String, keyword: String, area: String, address: String, open: Bool, test: Bool)
     case health(node: UInt64, role: String, leader: UInt64, term: UInt64, commit: UInt64, members: [(String, String)])
     case auditLine(time: String, who: String, what: String)
+    case helperSummary(incident: String, skill: String, count: Int, area: String)
+    case helperRequested(request: String, skill: String, count: Int, area: String)
+    /// A request's line: status, filled of count, asks so far, wave.
+    case helperRequestLine(request: String, status: String, skill: String, filled: Int, count: Int, area: String, asks: Int, by: String)
+    /// An accepted helper on your own request: pseudonym, name, on site since / minutes.
+    case helperLine(volunteer: String, name: String?, checkedIn: Bool, checkedOut: Bool, minutes: Int?)
+    case helperBriefing(briefing: String, safetyNotes: String)
+    case helperCancelled(request: String)
+    case helperCheckedIn(request: String, volunteer: String)
+    case helperCheckedOut(request: String, volunteer: String)
     /// One line of the live feed: the event's name (e.g. `target.delivered`), what it concerns.
     case event(time: String, name: String, subject: String, detail: String?)
 

@@ -22,6 +22,25 @@ public enum ConsoleCommand: Equatable, Sendable {
     case cap(incident: String, kind: IncidentAlert.Kind)
     /// Publishes a situation report about the incident to the partners.
     case situation(incident: String, text: String)
+    /// The helper network: requests for volunteers, what became of them, check-in and check-out.
+    case helpers(HelperAction)
+
+    public enum HelperAction: Equatable, Sendable {
+        /// Asks for COUNT volunteers with SKILL at the incident's place for MINUTES (default 240).
+        case request(incident: String, skill: String, count: Int, minutes: Int, briefing: String, safetyNotes: String)
+        /// One request (the names of accepted helpers only on your own), or every request.
+        case show(request: String?)
+        case cancel(request: String)
+        case checkIn(request: String, volunteer: String)
+        case checkOut(request: String, volunteer: String)
+
+        /// Each action's English and German words.
+        static let words: [(String, [String])] = [
+            ("request", ["request", "anfordern"]), ("show", ["show", "zeige", "zeigen"]), ("cancel", ["cancel", "abbrechen"]),
+            ("checkin", ["checkin", "ankunft"]), ("checkout", ["checkout", "abmeldung"]),
+        ]
+        static func named(_ word: String) -> String? { words.first { $0.1.contains(word.lowercased()) }?.0 }
+    }
 
     public enum Place: Equatable, Sendable {
         case area(String)
@@ -30,7 +49,7 @@ public enum ConsoleCommand: Equatable, Sendable {
 
     /// The commands, each with its English and German word.
     public enum Verb: String, CaseIterable, Sendable {
-        case help, incident, test, propose, alarm, realarm, ack, status, close, show, incidents, units, lines, health, audit, cap, sitrep
+        case help, incident, test, propose, alarm, realarm, ack, status, close, show, incidents, units, lines, health, audit, cap, sitrep, helpers
 
         public var german: String {
             switch self {
@@ -51,6 +70,7 @@ public enum ConsoleCommand: Equatable, Sendable {
             case .audit: "protokoll"
             case .cap: "warnung"
             case .sitrep: "lage"
+            case .helpers: "helfer"
             }
         }
 
@@ -89,6 +109,7 @@ public enum ConsoleCommand: Equatable, Sendable {
         case .audit: .audit
         case .cap: .cap
         case .situation: .sitrep
+        case .helpers: .helpers
         }
     }
 }
@@ -101,6 +122,8 @@ public enum ConsoleInputError: Error, Equatable, Sendable {
     case unexpected(ConsoleCommand.Verb, word: String)
     case badNumber(String)
     case badSeverity(String)
+    case badCount(String)
+    case unknownAction(String)
     case unclosedQuote
 }
 
@@ -198,6 +221,33 @@ extension ConsoleCommand {
         case .sitrep:
             try need(2, "incident text"); try atMost(2)
             return .situation(incident: args[0], text: args[1])
+        case .helpers:
+            try need(1, "action")
+            guard let action = HelperAction.named(args[0]) else { throw .unknownAction(args[0]) }
+            let rest = Array(args.dropFirst())
+            func count(_ s: String, _ range: ClosedRange<Int>) throws(ConsoleInputError) -> Int {
+                guard let n = Int(s), range.contains(n) else { throw .badCount(s) }
+                return n
+            }
+            switch action {
+            case "request":
+                guard rest.count >= 3 else { throw .missing(verb, what: "incident skill count") }
+                if rest.count > 6 { throw .unexpected(verb, word: rest[6]) }
+                return .helpers(.request(incident: rest[0], skill: rest[1].lowercased(), count: try count(rest[2], 1...1000),
+                                         minutes: rest.count > 3 ? try count(rest[3], 10...1440) : 240,
+                                         briefing: rest.count > 4 ? rest[4] : "", safetyNotes: rest.count > 5 ? rest[5] : ""))
+            case "show":
+                if rest.count > 1 { throw .unexpected(verb, word: rest[1]) }
+                return .helpers(.show(request: rest.first))
+            case "cancel":
+                guard rest.count >= 1 else { throw .missing(verb, what: "request") }
+                if rest.count > 1 { throw .unexpected(verb, word: rest[1]) }
+                return .helpers(.cancel(request: rest[0]))
+            default:
+                guard rest.count >= 2 else { throw .missing(verb, what: "request volunteer") }
+                if rest.count > 2 { throw .unexpected(verb, word: rest[2]) }
+                return .helpers(action == "checkin" ? .checkIn(request: rest[0], volunteer: rest[1]) : .checkOut(request: rest[0], volunteer: rest[1]))
+            }
         }
     }
 

@@ -54,7 +54,7 @@ public final class ConsoleEngine {
         return Outcome(ok: false, messages: m, json: Self.text(j))
     }
 
-    private func success(_ m: [Message], _ json: [String: Any]) -> Outcome {
+    func success(_ m: [Message], _ json: [String: Any]) -> Outcome {
         var j = json
         j["ok"] = true
         return Outcome(ok: true, messages: m, json: Self.text(j))
@@ -69,16 +69,20 @@ public final class ConsoleEngine {
 
     private func submit(_ c: AlarmCommand) throws -> [String: Any] { try submit(type: c.type, payload: c.payload) }
 
-    private func submit(type: String, payload: [UInt8]) throws -> [String: Any] {
+    func nextCommandID() -> String {
         counter += 1
-        switch try client.submit(type: type, commandID: "\(prefix)-\(counter)", payload: payload) {
+        return "\(prefix)-\(counter)"
+    }
+
+    func submit(type: String, payload: [UInt8]) throws -> [String: Any] {
+        switch try client.submit(type: type, commandID: nextCommandID(), payload: payload) {
         case .accepted(let bytes): return (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
         case .rejected(let why): throw ConsoleFailure(kind: "refused", message: .refused(why.description))
         case let other: throw ConsoleFailure(kind: "refused", message: .refused("\(other)"))
         }
     }
 
-    private func query<T: Decodable>(_ name: String, _ payload: [String: String], as type: T.Type) throws -> T {
+    func query<T: Decodable>(_ name: String, _ payload: [String: String], as type: T.Type) throws -> T {
         do {
             let bytes = try client.query(namespace: "alarm", name: name, payload: StrictJSON.encode(payload))
             return try JSONDecoder().decode(T.self, from: Data(bytes))
@@ -97,7 +101,7 @@ public final class ConsoleEngine {
             + p.unfilled.map { .missingUnits(type: $0.type, count: $0.missing) }
     }
 
-    private func ask(_ confirm: ((String) -> Bool)?, _ verb: ConsoleCommand.Verb, _ summary: Message, _ language: Language) throws {
+    func ask(_ confirm: ((String) -> Bool)?, _ verb: ConsoleCommand.Verb, _ summary: Message, _ language: Language) throws {
         guard let confirm else { throw ConsoleFailure(kind: "needs-confirmation", message: .needsConfirmation(verb)) }
         guard confirm(language.text(.confirm(language.text(summary)))) else { throw ConsoleFailure(kind: "cancelled", message: .cancelled(verb)) }
     }
@@ -204,6 +208,8 @@ public final class ConsoleEngine {
             return try cap(incident, kind, confirm: confirm, language: language)
         case let .situation(incident, text):
             return try situation(incident, text, confirm: confirm, language: language)
+        case .helpers(let action):
+            return try helpers(action, confirm: confirm, language: language)
         }
     }
 

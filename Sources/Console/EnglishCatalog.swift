@@ -33,6 +33,7 @@ enum EnglishCatalog {
         case .health: "health — the cluster's health"
         case .audit: "audit INCIDENT — who did what, when"
         case .sitrep: "sitrep INCIDENT \"TEXT\" — send the partner organisations a situation report on the incident, with its units and their status (asks to confirm)"
+        case .helpers: "helpers request INCIDENT SKILL COUNT [MINUTES] [\"BRIEFING\"] [\"SAFETY NOTES\"] — ask volunteers of the helper network to the incident's place (asks to confirm); helpers show [REQUEST] — the requests, or one with its helpers (names only on your own); helpers cancel REQUEST; helpers checkin|checkout REQUEST VOLUNTEER"
         case .cap: "cap INCIDENT SEVERITY \"TEXT\" [\"INSTRUCTION\"] — send the partner organisations a CAP 1.2 alert about the incident (SEVERITY: extreme, severe, moderate, minor, unknown; a second one is an Update); cap INCIDENT cancel [\"REASON\"] cancels it (asks to confirm)"
         }
     }
@@ -50,6 +51,8 @@ enum EnglishCatalog {
             case let .unexpected(v, word): return "\(v.rawValue): unexpected \"\(word)\". Usage: " + usage(v)
             case .badNumber(let s): return "\"\(s)\" is no status (1–9)."
             case .badSeverity(let s): return "\"\(s)\" is no severity (extreme, severe, moderate, minor, unknown — or cancel)."
+            case .badCount(let s): return "\"\(s)\" is not a number in range (count 1–1000, minutes 10–1440)."
+            case .unknownAction(let s): return "\"\(s)\" is no helpers action (request, show, cancel, checkin, checkout)."
             case .unclosedQuote: return "A quote is not closed."
             }
         case .needsConfirmation(let v): return "\(v.rawValue) needs confirmation: without a terminal, give --yes. Nothing was \(v == .cap ? "sent" : "alarmed")."
@@ -71,6 +74,16 @@ enum EnglishCatalog {
             return "Situation report on \(incident) sent on \(topic) (queued for \(sessions) partner session(s))"
         case let .capSent(incident, identifier, msgType, topic, sessions):
             return "CAP \(msgType) \(identifier) for \(incident) sent on \(topic) (queued for \(sessions) partner session(s))"
+        case let .helperSummary(incident, skill, count, area): return "\(incident): ask the helper network for \(count) volunteer(s) with \(skill) in \(area)"
+        case let .helperRequested(request, skill, count, area): return "Helper request \(request) open: \(count)× \(skill) in \(area) — progress in the feed"
+        case let .helperRequestLine(request, status, skill, filled, count, area, asks, by):
+            return "\(request)  \(status)  \(skill)  \(filled)/\(count)  \(area)  \(asks) asked  by \(by)"
+        case let .helperLine(volunteer, name, checkedIn, checkedOut, minutes):
+            return "  \(volunteer)  \(name ?? "(name deleted)")  " + (checkedOut ? "checked out, \(minutes ?? 0) min on site" : checkedIn ? "on site" : "on the way")
+        case let .helperBriefing(briefing, notes): return "  briefing: \(briefing.isEmpty ? "–" : briefing); safety: \(notes.isEmpty ? "–" : notes)"
+        case .helperCancelled(let r): return "Helper request \(r) cancelled; open asks withdrawn."
+        case let .helperCheckedIn(r, v): return "\(v) checked in on \(r)."
+        case let .helperCheckedOut(r, v): return "\(v) checked out of \(r)."
         case let .orderCreated(order, units): return "Order \(order) alarmed: \(units.joined(separator: ", "))"
         case let .acknowledged(order, unit): return "Acknowledged: \(unit) in \(order)"
         case let .statusSet(unit, code): return "\(unit): status \(code) (\(statusName(code)))"

@@ -34,6 +34,7 @@ enum GermanCatalog {
         case .lines: "leitungen — die Wachanschlüsse (Leitungen) und ihr Zustand"
         case .health: "zustand — der Zustand des Clusters"
         case .audit: "protokoll EINSATZ — wer hat wann was getan"
+        case .helpers: "helfer anfordern EINSATZ FÄHIGKEIT ANZAHL [MINUTEN] [\"EINWEISUNG\"] [\"SICHERHEITSHINWEISE\"] — Freiwillige des Helfernetzes zum Einsatzort anfordern (mit Bestätigung); helfer zeige [ANFRAGE] — die Anfragen, oder eine mit ihren Helfern (Namen nur bei eigenen); helfer abbrechen ANFRAGE; helfer ankunft|abmeldung ANFRAGE HELFER"
         case .sitrep: "lage EINSATZ \"TEXT\" — den Partnerorganisationen eine Lagemeldung zum Einsatz senden, mit seinen Fahrzeugen und ihrem Status (mit Bestätigung)"
         case .cap: "warnung EINSATZ SCHWERE \"TEXT\" [\"HANDLUNGSEMPFEHLUNG\"] — den Partnerorganisationen eine CAP-1.2-Warnung zum Einsatz senden (SCHWERE: extrem, schwer, mittel, gering, unbekannt; eine weitere ist eine Aktualisierung); warnung EINSATZ aufheben [\"GRUND\"] hebt sie auf (mit Bestätigung)"
         }
@@ -52,6 +53,8 @@ enum GermanCatalog {
             case let .unexpected(v, word): return "\(v.german): unerwartet „\(word)“. Aufruf: " + usage(v)
             case .badNumber(let s): return "„\(s)“ ist kein Status (1–9)."
             case .badSeverity(let s): return "„\(s)“ ist keine Schwere (extrem, schwer, mittel, gering, unbekannt — oder aufheben)."
+            case .badCount(let s): return "„\(s)“ ist keine zulässige Zahl (Anzahl 1–1000, Minuten 10–1440)."
+            case .unknownAction(let s): return "„\(s)“ ist keine Helfer-Aktion (anfordern, zeige, abbrechen, ankunft, abmeldung)."
             case .unclosedQuote: return "Ein Anführungszeichen ist nicht geschlossen."
             }
         case .needsConfirmation(let v): return "\(v.german) verlangt eine Bestätigung: ohne Terminal bitte --yes angeben. Nichts wurde \(v == .cap ? "gesendet" : "alarmiert")."
@@ -73,6 +76,17 @@ enum GermanCatalog {
             return "Lagemeldung zu \(incident) gesendet auf \(topic) (für \(sessions) Partner-Sitzung(en) vorgemerkt)"
         case let .capSent(incident, identifier, msgType, topic, sessions):
             return "CAP-\(capType(msgType)) \(identifier) zu \(incident) gesendet auf \(topic) (für \(sessions) Partner-Sitzung(en) vorgemerkt)"
+        case let .helperSummary(incident, skill, count, area): return "\(incident): beim Helfernetz \(count) Freiwillige mit \(skill) in \(area) anfordern"
+        case let .helperRequested(request, skill, count, area): return "Helferanfrage \(request) offen: \(count)× \(skill) in \(area) — Fortschritt im Lagebild"
+        case let .helperRequestLine(request, status, skill, filled, count, area, asks, by):
+            let st = ["open": "offen", "filled": "besetzt", "cancelled": "abgebrochen", "expired": "abgelaufen"][status] ?? status
+            return "\(request)  \(st)  \(skill)  \(filled)/\(count)  \(area)  \(asks) gefragt  von \(by)"
+        case let .helperLine(volunteer, name, checkedIn, checkedOut, minutes):
+            return "  \(volunteer)  \(name ?? "(Name gelöscht)")  " + (checkedOut ? "abgemeldet, \(minutes ?? 0) min vor Ort" : checkedIn ? "vor Ort" : "unterwegs")
+        case let .helperBriefing(briefing, notes): return "  Einweisung: \(briefing.isEmpty ? "–" : briefing); Sicherheit: \(notes.isEmpty ? "–" : notes)"
+        case .helperCancelled(let r): return "Helferanfrage \(r) abgebrochen; offene Anfragen zurückgezogen."
+        case let .helperCheckedIn(r, v): return "\(v) bei \(r) angekommen."
+        case let .helperCheckedOut(r, v): return "\(v) von \(r) abgemeldet."
         case let .orderCreated(order, units): return "Auftrag \(order) alarmiert: \(units.joined(separator: ", "))"
         case let .acknowledged(order, unit): return "Quittiert: \(unit) in \(order)"
         case let .statusSet(unit, code): return "\(unit): Status \(code) (\(statusName(code)))"
@@ -147,6 +161,10 @@ enum GermanCatalog {
         case "incident or order": return "Einsatz oder Auftrag"
         case "incident severity text": return "Einsatz, Schwere und Text"
         case "incident text": return "Einsatz und Text"
+        case "action": return "die Aktion (anfordern, zeige, abbrechen, ankunft, abmeldung)"
+        case "incident skill count": return "Einsatz, Fähigkeit und Anzahl"
+        case "request": return "die Anfrage"
+        case "request volunteer": return "Anfrage und Helfer"
         default: return what
         }
     }

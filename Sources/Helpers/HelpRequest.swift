@@ -112,3 +112,48 @@ public struct HelpRequest: Equatable, Codable, Sendable {
     public var filled: Int { assigned.count + external }
     public var remaining: Int { max(0, need.count - filled) }
 }
+
+/// A request as a commander sees it (the console's `helfer zeigen`).
+public struct RequestView: Codable, Equatable, Sendable {
+    public struct Helper: Codable, Equatable, Sendable {
+        public var volunteer: VolunteerID
+        public var name: String?
+        public var acceptedAt: Int64
+        public var checkedInAt: Int64?
+        public var checkedOutAt: Int64?
+        public var minutesOnSite: Int?
+    }
+    public var request: RequestID
+    public var by: String
+    public var status: String
+    public var skill: String
+    public var count: Int
+    public var filled: Int
+    public var external: Int
+    public var area: String
+    public var priority: Int
+    public var openedAt: Int64
+    public var filledAt: Int64?
+    public var window: TimeWindow
+    public var wave: Int
+    public var asks: Int
+    public var pending: Int
+    /// Only for the request's own commander, and only with `detail`.
+    public var helpers: [Helper]?
+    public var briefing: String?
+    public var safetyNotes: String?
+
+    public init(_ r: HelpRequest, asker: String, detail: Bool) {
+        request = r.id; by = r.by; status = r.status.rawValue; skill = r.need.skill; count = r.need.count
+        filled = r.filled; external = r.external; area = r.need.area; priority = r.need.priority
+        openedAt = r.openedAt; filledAt = r.filledAt; window = r.need.window; wave = r.wave; asks = r.asks; pending = r.pending.count
+        if detail {
+            briefing = r.need.briefing
+            safetyNotes = r.need.safetyNotes
+            if !asker.isEmpty, asker == r.by {
+                helpers = r.assigned.map { Helper(volunteer: $0.volunteer, name: $0.name, acceptedAt: $0.acceptedAt, checkedInAt: $0.checkedInAt,
+                                                  checkedOutAt: $0.checkedOutAt, minutesOnSite: $0.minutesOnSite) }
+            }
+        }
+    }
+}

@@ -72,6 +72,24 @@ extension CommandLine {
         return failed ? 1 : 0
     }
 
+    /// Follows `helpers/events` from its end; the topic appears with the first request, so until
+    /// then this looks for it every 2 s.
+    static func followHelperEvents(_ client: FlorianClient, _ onMessage: @escaping @Sendable (BusMessage) -> Void) {
+        Thread {
+            while true {
+                do {
+                    let end = try client.read(topic: "helpers/events", from: 0, limit: 1, linearizable: true).endOffset
+                    _ = client.subscribe(topic: "helpers/events", from: end) { event in if case .message(let m) = event { onMessage(m) } }
+                    return
+                } catch let f as RequestFailure where f.code == .notFound {
+                    Thread.sleep(forTimeInterval: 2)
+                } catch {
+                    Thread.sleep(forTimeInterval: 2)
+                }
+            }
+        }.start()
+    }
+
     /// The interactive console: the live feed above the prompt (or, `--plain`, one event a line
     /// with its time and no cursor movement), line editing, history and completion.
     /// Ends when input ends or `stopped()` turns true; `notices` (the demo's own news, such as a
@@ -97,12 +115,22 @@ extension CommandLine {
             let line = language.text(.event(time: AlarmSession.time(e.at), name: e.event, subject: subject.joined(separator: " "), detail: e.detail))
             return !plain && Language.isAlert(e.event) ? "\u{1B}[1;31m" + line + "\u{1B}[0m" : line
         }
+        // The helper network's progress (counts only, never a person) joins the feed.
+        let helperFeed = Mailbox<String>()
+        followHelperEvents(client) { m in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(m.payload)) as? [String: Any], let r = o["request"] as? String,
+                  let event = o["event"] as? String else { return }
+            let subject = "\(r) \(o["filled"] as? Int ?? 0)/\(o["count"] as? Int ?? 0)"
+            helperFeed.post(language.text(.event(time: AlarmSession.time(m.timestamp), name: "helpers." + event.replacingOccurrences(of: " ", with: "-"),
+                                                  subject: subject, detail: (o["asked"] as? Int).map { "\($0) asked" })))
+        }
         say(language.text(.helpOverview).split(separator: "\n").first.map(String.init) ?? "")
         if plain {
             let stop = Mutex(false)
             Thread {
                 while !stop.withLock({ $0 }) {
                     for e in feed.takeAll(until: .now() + 0.2) { say(render(e)) }
+                    for h in helperFeed.takeNow() { say(h) }
                     for n in notices?.takeNow() ?? [] { say(n) }
                 }
             }.start()
@@ -163,6 +191,7 @@ extension CommandLine {
         var answer: String?
         func drain() {
             for e in feed.takeNow() { editor.printAbove(render(e)) }
+            for h in helperFeed.takeNow() { editor.printAbove(h) }
             for n in notices?.takeNow() ?? [] { editor.printAbove(n) }
         }
         while !stopped() {
