@@ -15,7 +15,7 @@ let package = Package(
         // The alarm dispatcher's pure domain: POCSAG and ZVEI encoders, the airtime scheduler (issue 6).
         .target(name: "Alarming", dependencies: ["Wire"]),
         // The IO around Alarming: transmitter sinks (later the station and paging gateways).
-        .target(name: "Gateways", dependencies: ["Alarming", "Bus", "Client", "Secure", "Wire"]),
+        .target(name: "Gateways", dependencies: ["Alarming", "Bus", "Client", "Secure", "Wire", "Helpers"]),
         .target(name: "Consensus"),
         .target(name: "Store", dependencies: ["Consensus", "Wire", "CSQLite"]),
         .target(name: "Bus", dependencies: ["Consensus", "Wire"]),

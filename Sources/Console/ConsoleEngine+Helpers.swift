@@ -35,7 +35,7 @@ extension ConsoleEngine {
             let r = try helpersQuery("request", ["request": id], as: RequestView.self)
             var m: [Message] = [Self.line(r), .helperBriefing(briefing: r.briefing ?? "", safetyNotes: r.safetyNotes ?? "")]
             m += (r.helpers ?? []).map { .helperLine(volunteer: $0.volunteer.raw, name: $0.name, checkedIn: $0.checkedInAt != nil, checkedOut: $0.checkedOutAt != nil, minutes: $0.minutesOnSite) }
-            var json: [String: Any] = ["command": "helpers", "action": "show", "request": id, "status": r.status, "filled": r.filled, "count": r.count]
+            var json: [String: Any] = ["command": "helpers", "action": "show", "request": id, "status": r.status, "filled": r.filled, "count": r.count, "external": r.external, "asks": r.asks]
             if let h = r.helpers {
                 json["helpers"] = h.map { x -> [String: Any] in
                     var o: [String: Any] = ["volunteer": x.volunteer.raw]

@@ -294,7 +294,10 @@ public struct HelperRouter: Sendable {
             r.radius = min(config.maxRadius, r.radius * 2)
             chosen = candidates(for: r, count: want)
         }
-        if config.policy == .waves && r.wave > config.wavesBeforePlatforms && !r.platformsAsked {
+        // The external platforms after the waves before them — or at once when the registry has
+        // no one left to ask even at the widest radius (waiting would only lose time).
+        let exhausted = chosen.isEmpty && r.radius >= config.maxRadius
+        if config.policy == .waves && (r.wave > config.wavesBeforePlatforms || exhausted) && !r.platformsAsked {
             r.platformsAsked = true
             outputs.append(.platformRequest(request: id, skill: r.need.skill, count: r.remaining, area: r.need.area, window: r.need.window))
         }

@@ -156,6 +156,12 @@ extension CommandLine {
           bench stats [--rows N]
                    N synthetic rows (default 2,000,000): group-by counts and grouped exact quantiles,
                    against DuckDB's GROUP BY and quantile_cont on the same rows in the same run
+          helper-gateway --cluster FILE --name NAME [--listen HOST:PORT]
+                   a helper platform: the router's asks to the volunteers' app, their answers back
+          helper-sim --cluster FILE --name NAME --gateway HOST:PORT [--volunteers N] [--skills A,B]
+                   [--near LAT,LON] [--radius KM] [--scenario FILE | --acceptance P] [--answer-after MS-MS]
+                   [--travel MS] [--stay MS] [--seed S]
+                   simulated volunteers behind a platform's app (acceptance by the local hour)
           bench helpers [--volunteers N] [--waves W]
                    the helper router's wave matching against N volunteers (default 100,000): p50/p99/max ms
           pki --dir DIR init [--org O] [--days N] | issue <role> <name> [--org O] [--days N] [--san IP:A,DNS:N]
@@ -182,6 +188,8 @@ extension CommandLine {
             case "zvei": return try zvei(Array(args.dropFirst()))
             case "gateway": return try gateway(Array(args.dropFirst()))
             case "station-sim": return try stationSim(Array(args.dropFirst()))
+            case "helper-gateway": return try helperGateway(Array(args.dropFirst()))
+            case "helper-sim": return try helperSim(Array(args.dropFirst()))
             case "alarm": return try alarm(Array(args.dropFirst()))
             case "console": return try console(Array(args.dropFirst()))
             case "cap": return try cap(Array(args.dropFirst()))

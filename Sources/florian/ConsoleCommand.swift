@@ -76,13 +76,16 @@ extension CommandLine {
     /// then this looks for it every 2 s.
     static func followHelperEvents(_ client: FlorianClient, _ onMessage: @escaping @Sendable (BusMessage) -> Void) {
         Thread {
+            // A topic that appears while the console runs is read from its start.
+            var missing = false
             while true {
                 do {
                     let end = try client.read(topic: "helpers/events", from: 0, limit: 1, linearizable: true).endOffset
-                    _ = client.subscribe(topic: "helpers/events", from: end) { event in if case .message(let m) = event { onMessage(m) } }
+                    _ = client.subscribe(topic: "helpers/events", from: missing ? 0 : end) { event in if case .message(let m) = event { onMessage(m) } }
                     return
                 } catch let f as RequestFailure where f.code == .notFound {
-                    Thread.sleep(forTimeInterval: 2)
+                    missing = true
+                    Thread.sleep(forTimeInterval: 1)
                 } catch {
                     Thread.sleep(forTimeInterval: 2)
                 }

@@ -93,6 +93,21 @@ extension CommandLine {
             throw error
         }
         say("incident store: \(storeDir) (florian pipeline, log \(cluster.childLogURL("pipeline").path))")
+        // The helper network: the city's platform and its simulated volunteers (Protocols/helpers.md).
+        do {
+            let port = try LocalCluster.freePorts(1)[0]
+            try cluster.spawn("helper-gateway", ["helper-gateway", "--cluster", file.path, "--name", LocalCluster.helperPlatform, "--listen", "127.0.0.1:\(port)"])
+            var sim = ["helper-sim", "--cluster", file.path, "--name", LocalCluster.helperApp, "--gateway", "127.0.0.1:\(port)",
+                       "--volunteers", "30", "--skills", "sandsack,erste-hilfe,logistik", "--near", "50.1106,8.6821", "--radius", "4",
+                       "--answer-after", "1000-4000", "--travel", "5000"]
+            if let scenario = repositoryFile("Simulations/main-flood.json") { sim += ["--scenario", scenario] }
+            try cluster.spawn("helper-sim", sim)
+            say("helper network: platform \(LocalCluster.helperPlatform) (app listener 127.0.0.1:\(port)), 30 simulated volunteers (log \(cluster.childLogURL("helper-sim").path))")
+        } catch {
+            cluster.stopChildren()
+            cluster.stopAll()
+            throw error
+        }
         say("cluster file: \(file.path)")
         say("ready")
         let stopped: @Sendable () -> Bool = { stopRequested.withLock { $0 } }

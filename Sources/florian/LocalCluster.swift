@@ -21,6 +21,13 @@ final class LocalCluster: @unchecked Sendable {
     /// The incident pipeline's identity: a gateway certificate (it consumes committed events and
     /// reports back that closed incidents are stored; Protocols/incidents.md).
     static let pipelineName = "pipeline"
+    /// The city's helper platform (a gateway certificate: its name is the platform's), the app
+    /// link of its simulated volunteers (role helper), and a relief organisation that is a helper
+    /// platform of its own over MQTT.
+    static let helperPlatform = "helfernetz"
+    static let helperApp = "helfernetz-app"
+    static let platformPartnerName = "partner-drk"
+    static let platformPartnerOrg = "DRK Kreisverband Frankfurt am Main"
 
     /// Creates the PKI and the node configs (ports chosen free on 127.0.0.1).
     init(dir: URL, nodes: Int = 3, name: String = "florian-local", timing: NodeConfig.Timing? = nil) throws {
@@ -41,6 +48,9 @@ final class LocalCluster: @unchecked Sendable {
         try pki.issue(role: .gateway, name: Self.gatewayName)
         try pki.issue(role: .gateway, name: Self.pipelineName)
         try pki.issue(role: .partner, name: Self.partnerName, organisation: Self.partnerOrg)
+        try pki.issue(role: .gateway, name: Self.helperPlatform)
+        try pki.issue(role: .helper, name: Self.helperApp)
+        try pki.issue(role: .partner, name: Self.platformPartnerName, organisation: Self.platformPartnerOrg)
         self.members = members
         for m in members {
             let config = NodeConfig(cluster: name, node: m.id, data: "data/node\(m.id)",
