@@ -14,7 +14,8 @@ let package = Package(
         .target(name: "Wire"),
         // The alarm dispatcher's pure domain: POCSAG and ZVEI encoders, the airtime scheduler (issue 6).
         .target(name: "Alarming", dependencies: ["Wire"]),
-        // The IO around Alarming: transmitter sinks (later the station and paging gateways).
+        // The IO around the pure cores: transmitter sinks, the station and paging gateways, the helper
+        // platform's gateway and its simulated volunteers (issue 18).
         .target(name: "Gateways", dependencies: ["Alarming", "Bus", "Client", "Secure", "Wire", "Helpers"]),
         .target(name: "Consensus"),
         .target(name: "Store", dependencies: ["Consensus", "Wire", "CSQLite"]),
@@ -22,11 +23,12 @@ let package = Package(
         // TLS 1.3 and the city PKI on OpenSSL (issue 4).
         .target(name: "CEpoll"),
         .target(name: "Secure", dependencies: ["COpenSSL", "CEpoll", "Wire"]),
-        // The domain state machines registered on the bus (alarm; later helpers, incidents).
+        // The domain state machines registered on the bus (alarm, partners, helpers, bridged to each other).
         .target(name: "Domains", dependencies: ["Bus", "Alarming", "Partners", "Helpers"]),
         .target(name: "Simulator", dependencies: ["Consensus", "Bus", "Wire", "Domains", "Alarming", "Helpers"]),
         // The helper-network router's pure core: the volunteer registry with the least data that
-        // works, requests, matching in waves over a spatial index, privacy views (issue 18).
+        // works, requests, matching in waves over a spatial index, privacy views, the partners'
+        // EDXL-RM messages (issue 18). Incidents for the EPSG:3035 projection only.
         .target(name: "Helpers", dependencies: ["Wire", "Incidents"]),
         // The node process: the bus on the SQLite log, the mTLS mesh, the client endpoint.
         // The client side of the node protocol (Protocols/client.md): codec and the Swift client.
@@ -63,7 +65,7 @@ let package = Package(
         .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "IncidentStore", "Alarming"]),
         .testTarget(name: "HelpersTests", dependencies: ["Helpers", "Domains", "Bus", "Partners", "Consensus"]),
         .testTarget(name: "StatisticsTests", dependencies: ["Statistics", "Incidents"]),
-        .testTarget(name: "GatewaysTests", dependencies: ["Gateways", "Alarming"]),
+        .testTarget(name: "GatewaysTests", dependencies: ["Gateways", "Alarming", "Helpers"]),
         // Node processes' runtime in-process: 3 NodeServers on threads, over real mTLS sockets.
         .testTarget(name: "NodeTests", dependencies: ["Node", "Client", "Secure", "Bus", "Wire"]),
         // Runs the release binary (`swift build -c release` first): seeds, mutants, trace hashes.

@@ -87,7 +87,8 @@ extension CommandLine {
         let handle = loop.handle
         let sources = onTermination { handle.stop() }
         say("helper-sim \(name): \(b.volunteers) volunteers via \(gatewayArg)")
-        withExtendedLifetime(sources) { loop.run() }
+        // The simulator must live as long as the loop (an optimised build may release it early).
+        withExtendedLifetime((sources, sim)) { loop.run() }
         return 0
     }
 }

@@ -20,6 +20,27 @@ final class ConsoleCommandTests: XCTestCase {
                        .incident(keyword: "F1", place: .area("Nied"), address: "say \"hi\"", remarks: nil, test: false))
     }
 
+    func testHelperCommandsInBothLanguages() throws {
+        XCTAssertEqual(try ConsoleCommand.parse("helfer anfordern E-000001 Sandsack 12 90 \"Mainkai\" \"Strömung\""),
+                       .helpers(.request(incident: "E-000001", skill: "sandsack", count: 12, minutes: 90, briefing: "Mainkai", safetyNotes: "Strömung")))
+        XCTAssertEqual(try ConsoleCommand.parse("helpers request E-000001 erste-hilfe 2"),
+                       .helpers(.request(incident: "E-000001", skill: "erste-hilfe", count: 2, minutes: 240, briefing: "", safetyNotes: "")))
+        XCTAssertEqual(try ConsoleCommand.parse("helfer zeige"), .helpers(.show(request: nil)))
+        XCTAssertEqual(try ConsoleCommand.parse("helpers show H-000001"), .helpers(.show(request: "H-000001")))
+        XCTAssertEqual(try ConsoleCommand.parse("helfer abbrechen H-000001"), .helpers(.cancel(request: "H-000001")))
+        XCTAssertEqual(try ConsoleCommand.parse("helfer ankunft H-000001 V-1"), .helpers(.checkIn(request: "H-000001", volunteer: "V-1")))
+        XCTAssertEqual(try ConsoleCommand.parse("helpers checkout H-000001 V-1"), .helpers(.checkOut(request: "H-000001", volunteer: "V-1")))
+        func error(_ line: String) -> ConsoleInputError? {
+            do { _ = try ConsoleCommand.parse(line); return nil } catch { return error }
+        }
+        XCTAssertEqual(error("helfer anfordern E-000001 sandsack 0"), .badCount("0"))
+        XCTAssertEqual(error("helfer anfordern E-000001 sandsack"), .missing(.helpers, what: "incident skill count"))
+        XCTAssertEqual(error("helfer tanzen"), .unknownAction("tanzen"))
+        XCTAssertEqual(error("helpers show H-1 H-2"), .unexpected(.helpers, word: "H-2"))
+        XCTAssertTrue(Language.de.text(.input(error("helfer tanzen")!)).contains("keine Helfer-Aktion"))
+        XCTAssertTrue(Language.en.text(.input(error("helfer anfordern E-1 x 5000")!)).contains("count 1–1000"))
+    }
+
     func testBadLinesSayWhatIsWrongInBothLanguages() {
         func error(_ line: String) -> ConsoleInputError? {
             do { _ = try ConsoleCommand.parse(line); return nil } catch { return error }
