@@ -32,7 +32,10 @@ public final class HelperGateway {
     private let log: (String) -> Void
     private var server: TLSServer?
     private var links: [ObjectIdentifier: Link] = [:]
-    private var backlog: [[UInt8]] = []
+    private var backlog: [(offset: UInt64, payload: [UInt8])] = []
+    /// Where the offset of the next message to carry is kept (`--state`): a restarted gateway
+    /// resumes there, so an ask or a confirmation is carried also across a restart.
+    private let stateFile: String?
     private let mailbox = Mailbox<Input>()
     private var subscription: UInt64?
     private var counter = 0
@@ -50,7 +53,8 @@ public final class HelperGateway {
 
     /// `serverContext`: a server context with the gateway's certificate accepting role `helper`.
     public init(loop: EventLoop, client: FlorianClient, platform: String, serverContext: TLSContext, host: String = "127.0.0.1", port: UInt16 = 0,
-                log: @escaping (String) -> Void) throws {
+                stateFile: String? = nil, log: @escaping (String) -> Void) throws {
+        self.stateFile = stateFile
         self.loop = loop
         self.client = client
         self.platform = platform
@@ -87,15 +91,19 @@ public final class HelperGateway {
     /// with the platform's first ask, so until then it is looked for every 2 s.
     private func subscribe() {
         let client = client, box = mailbox, wake = wake, topic = HelpersDomain.asks(platform)
+        let saved = stateFile.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }.flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         Thread {
             // A topic that appears later starts with asks for this platform: read it from 0.
             var missing = false
             while true {
                 do {
-                    let end = missing ? 0 : try client.read(topic: topic, from: 0, limit: 1, linearizable: true).endOffset
+                    let end = missing ? 0 : try saved ?? client.read(topic: topic, from: 0, limit: 1, linearizable: true).endOffset
                     if missing { _ = try client.read(topic: topic, from: 0, limit: 1, linearizable: true) }
                     let id = client.subscribe(topic: topic, from: end) { event in
-                        if case .message(let m) = event { box.post(.bus(m)); wake() }
+                        switch event {
+                        case .message(let m): box.post(.bus(m)); wake()
+                        case .gap(let from, let resumeAt): box.post(.subscribeFailed("messages \(from)..<\(resumeAt) were trimmed before this gateway read them")); wake()
+                        }
                     }
                     box.post(.subscribed(id)); wake()
                     return
@@ -116,7 +124,7 @@ public final class HelperGateway {
             subscription = id
             log("reading \(HelpersDomain.asks(platform))")
         case .subscribeFailed(let why): log("waiting for the cluster: \(why)")
-        case .bus(let m): forward(m.payload)
+        case .bus(let m): forward(m.offset, m.payload)
         case let .committed(id, ref, error):
             guard let link = links[id] else { return }
             var answer: [String: String] = ["message": error == nil ? "Accepted" : "Refused"]
@@ -127,14 +135,24 @@ public final class HelperGateway {
     }
 
     /// A message of the platform's topic to every connected app link (or the backlog).
-    private func forward(_ payload: [UInt8]) {
+    private func forward(_ offset: UInt64, _ payload: [UInt8]) {
         carried += 1
         guard !links.isEmpty, links.values.contains(where: { $0.connection.peer != nil }) else {
             if backlog.count >= Self.maxBacklog { backlog.removeFirst() }
-            backlog.append(payload)
+            backlog.append((offset, payload))
             return
         }
         for l in links.values where l.connection.peer != nil { send(payload, to: l) }
+        carried(upTo: offset)
+    }
+
+    /// Everything up to `offset` reached an app: a restart resumes after it.
+    private func carried(upTo offset: UInt64) {
+        guard let stateFile else { return }
+        let tmp = stateFile + ".tmp"
+        guard FileManager.default.createFile(atPath: tmp, contents: Data("\(offset + 1)\n".utf8)), rename(tmp, stateFile) == 0 else {
+            return log("cannot write \(stateFile): \(String(cString: strerror(errno)))")
+        }
     }
 
     private func send(_ payload: [UInt8], to link: Link) {
@@ -145,7 +163,8 @@ public final class HelperGateway {
         log("app link open: \(link.connection.peer?.name ?? "?")")
         let waiting = backlog
         backlog = []
-        for p in waiting { send(p, to: link) }
+        for p in waiting { send(p.payload, to: link) }
+        if let last = waiting.last { carried(upTo: last.offset) }
     }
 
     func closed(_ link: Link, reason: String) {

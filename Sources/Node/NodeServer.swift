@@ -73,11 +73,12 @@ public final class NodeServer {
         var raft = RaftConfig(id: NodeID(config.node), voters: config.members.map { NodeID($0.id) })
         raft.electionTicks = timing.electionTicks
         raft.heartbeatTicks = timing.heartbeatTicks
+        HelpersMachine.bridge(helpers, partners)
         bus = try BusNode(config: raft, storage: storage, transport: mesh, random: Xoshiro256(seed: seed ^ 0x9E37_79B9_7F4A_7C15),
                           snapshots: SnapshotPolicy(every: config.snapshotEvery ?? 10_000, trailing: 1_000, logToStateRatio: 1),
                           domains: [(AlarmMachine.namespace, alarm), (PartnerMachine.namespace, partners), (HelpersMachine.namespace, helpers)],
                           clock: { UInt64(Date().timeIntervalSince1970 * 1000) })
-        HelpersMachine.bridge(helpers, partners)
+        // Before any entry is applied (the replica only restores a snapshot while it starts).
         bus.state.registerBridged(namespace: HelpersMachine.namespace)
         tickInterval = UInt64(timing.tickMillis) * 1_000_000
         lastTick = EventLoop.now()

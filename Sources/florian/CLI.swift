@@ -156,7 +156,7 @@ extension CommandLine {
           bench stats [--rows N]
                    N synthetic rows (default 2,000,000): group-by counts and grouped exact quantiles,
                    against DuckDB's GROUP BY and quantile_cont on the same rows in the same run
-          helper-gateway --cluster FILE --name NAME [--listen HOST:PORT]
+          helper-gateway --cluster FILE --name NAME [--listen HOST:PORT] [--state FILE]
                    a helper platform: the router's asks to the volunteers' app, their answers back
           helper-sim --cluster FILE --name NAME --gateway HOST:PORT [--volunteers N] [--skills A,B]
                    [--near LAT,LON] [--radius KM] [--scenario FILE | --acceptance P] [--answer-after MS-MS]

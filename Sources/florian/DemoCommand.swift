@@ -96,7 +96,8 @@ extension CommandLine {
         // The helper network: the city's platform and its simulated volunteers (Protocols/helpers.md).
         do {
             let port = try LocalCluster.freePorts(1)[0]
-            try cluster.spawn("helper-gateway", ["helper-gateway", "--cluster", file.path, "--name", LocalCluster.helperPlatform, "--listen", "127.0.0.1:\(port)"])
+            try cluster.spawn("helper-gateway", ["helper-gateway", "--cluster", file.path, "--name", LocalCluster.helperPlatform, "--listen", "127.0.0.1:\(port)",
+                                                "--state", dir.appendingPathComponent("helper-gateway.offset").path])
             var sim = ["helper-sim", "--cluster", file.path, "--name", LocalCluster.helperApp, "--gateway", "127.0.0.1:\(port)",
                        "--volunteers", "30", "--skills", "sandsack,erste-hilfe,logistik", "--near", "50.1106,8.6821", "--radius", "4",
                        "--answer-after", "1000-4000", "--travel", "5000"]

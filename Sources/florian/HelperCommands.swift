@@ -6,13 +6,15 @@ import Secure
 import Simulator
 
 extension CommandLine {
-    /// `florian helper-gateway --cluster FILE --name NAME [--listen HOST:PORT]`: the helper
-    /// platform NAME (its gateway certificate) between the bus and the volunteers' app.
+    /// `florian helper-gateway --cluster FILE --name NAME [--listen HOST:PORT] [--state FILE]`: the
+    /// helper platform NAME (its gateway certificate) between the bus and the volunteers' app;
+    /// `--state` keeps where it is on its topic, so a restart carries what it had not yet.
     static func helperGateway(_ raw: [String]) throws -> Int32 {
         var args = try Arguments(raw, booleans: [])
         guard let path = args.string("cluster") else { throw UsageError("helper-gateway needs --cluster FILE") }
         guard let name = args.string("name") else { throw UsageError("helper-gateway needs --name NAME (the platform; its gateway certificate in the cluster's PKI)") }
         let listen: (host: String, port: UInt16) = try args.string("listen").map(parseEndpoint) ?? ("127.0.0.1", 0)
+        let state = args.string("state")
         try args.finish()
         guard dieWithParentIfAsked() else { return 1 }
         let file = try ClusterFile.load(path)
@@ -25,7 +27,8 @@ extension CommandLine {
             FileHandle.standardError.write(Data("\(stamp) helper-gateway \(name): \(line)\n".utf8))
         }
         let loop = try EventLoop()
-        let gateway = try HelperGateway(loop: loop, client: client, platform: name, serverContext: server, host: listen.host, port: listen.port, log: log)
+        let gateway = try HelperGateway(loop: loop, client: client, platform: name, serverContext: server, host: listen.host, port: listen.port,
+                                          stateFile: state, log: log)
         say("helper-gateway \(name): app listener \(listen.host):\(gateway.port), asks from \(HelpersDomain.asks(name))")
         say("ready")
         let handle = loop.handle

@@ -108,6 +108,9 @@ final class HelpersCLITests: XCTestCase {
         XCTAssertTrue(asked.allSatisfy { $0.contains("in Sachsenhausen-Nord") && !$0.contains("50.") }, "no place before accepting: \(asked)")
         XCTAssertTrue(sim.contains("is on the way to H-000001 at 50."), "the place after accepting")
         XCTAssertTrue(sim.contains("checked in at H-000001"), sim)
+        // The gateway keeps where it is on its topic (a restart resumes there).
+        let offset = try String(contentsOf: dir.appendingPathComponent("helper-gateway.offset"), encoding: .utf8)
+        XCTAssertGreaterThan(UInt64(offset.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0, 0, offset)
         // The feed and the request list carry counts, never names.
         let list = try run(SimulateCommandTests.binary, ["console", "--cluster", cluster, "--json", "--lang", "en", "-c", "helpers show"], limit: 30)
         XCTAssertFalse(list.stdout.contains("Helfer "), list.stdout)
