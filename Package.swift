@@ -20,7 +20,7 @@ let package = Package(
         .target(name: "Consensus"),
         .target(name: "Store", dependencies: ["Consensus", "Wire", "CSQLite"]),
         .target(name: "Bus", dependencies: ["Consensus", "Wire"]),
-        // TLS 1.3 and the city PKI on OpenSSL (issue 4).
+        // epoll for the event loop; TLS 1.3 and the city PKI on OpenSSL (issue 4).
         .target(name: "CEpoll"),
         .target(name: "Secure", dependencies: ["COpenSSL", "CEpoll", "Wire"]),
         // The domain state machines registered on the bus (alarm, partners, helpers, bridged to each other).
@@ -30,7 +30,6 @@ let package = Package(
         // works, requests, matching in waves over a spatial index, privacy views, the partners'
         // EDXL-RM messages (issue 18). Incidents for the EPSG:3035 projection only.
         .target(name: "Helpers", dependencies: ["Wire", "Incidents"]),
-        // The node process: the bus on the SQLite log, the mTLS mesh, the client endpoint.
         // The client side of the node protocol (Protocols/client.md): codec and the Swift client.
         .target(name: "Client", dependencies: ["Bus", "Secure", "Wire"]),
         // The dispatcher console: command language, German/English catalogues, execution (issue 8).
@@ -46,6 +45,7 @@ let package = Package(
         // Hilfsfrist compliance, unit utilisation, forecasts with calibrated intervals, backtests,
         // the HTML/SVG report (issue 17).
         .target(name: "Statistics", dependencies: ["Incidents"]),
+        // The node process: the bus on the SQLite log, the mTLS mesh, the client and MQTT endpoints.
         .target(name: "Node", dependencies: ["Consensus", "Bus", "Store", "Secure", "Client", "Wire", "CEpoll", "Domains", "Alarming", "Partners"]),
         .executableTarget(name: "florian", dependencies: ["Consensus", "Store", "Bus", "Node", "Secure", "Simulator", "Wire", "Client", "CEpoll", "Alarming", "Gateways", "Domains", "Console", "Partners", "Incidents", "IncidentStore", "Statistics", "Helpers"]),
 
