@@ -16,7 +16,7 @@ let package = Package(
         .target(name: "Alarming", dependencies: ["Wire"]),
         // The IO around the pure cores: transmitter sinks, the station and paging gateways, the helper
         // platform's gateway and its simulated volunteers (issue 18).
-        .target(name: "Gateways", dependencies: ["Alarming", "Bus", "Client", "Secure", "Wire", "Helpers"]),
+        .target(name: "Gateways", dependencies: ["Alarming", "Bus", "Client", "Consensus", "Secure", "Wire", "Helpers"]),
         .target(name: "Consensus"),
         .target(name: "Store", dependencies: ["Consensus", "Wire", "CSQLite"]),
         .target(name: "Bus", dependencies: ["Consensus", "Wire"]),

@@ -1,3 +1,4 @@
+import Consensus
 import Foundation
 import Helpers
 import Secure
@@ -34,7 +35,7 @@ public final class HelperAppSimulator: FrameConnectionDelegate {
     private var behaviour: Behaviour
     private let output: (String) -> Void
     private var connection: FrameConnection?
-    private var random: UInt64
+    private var random: Xoshiro256
     private var answerTimers: [String: UInt64] = [:]
     private var registered = false
     private var backoff: UInt64 = 250
@@ -46,16 +47,12 @@ public final class HelperAppSimulator: FrameConnectionDelegate {
         self.loop = loop
         self.behaviour = behaviour
         self.output = output
-        random = behaviour.seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        random = Xoshiro256(seed: behaviour.seed)
     }
 
     public func start() { connect() }
 
-    private func next() -> UInt64 {
-        random ^= random << 13; random ^= random >> 7; random ^= random << 17
-        return random
-    }
-    private func uniform() -> Double { Double(next() >> 11) / 9_007_199_254_740_992 }
+    private func uniform() -> Double { random.double(in: 0...1) }
 
     private func connect() {
         do {
@@ -119,10 +116,8 @@ public final class HelperAppSimulator: FrameConnectionDelegate {
         case "RequestResource":
             guard v.hasPrefix(behaviour.prefix + "-") else { return }
             output("\(v) asked for \(r): \(m["skill"] as? String ?? "?") in \(m["area"] as? String ?? "?"), about \(m["travelMinutes"] as? Int ?? 0) min away")
-            let span = behaviour.answerDelay.upperBound - behaviour.answerDelay.lowerBound
-            let delay = behaviour.answerDelay.lowerBound + (span == 0 ? 0 : next() % (span + 1))
-            let hour = Calendar.berlin.component(.hour, from: Date())
-            let accept = uniform() < behaviour.acceptanceByHour[hour]
+            let delay = behaviour.answerDelay.lowerBound + random.below(behaviour.answerDelay.upperBound - behaviour.answerDelay.lowerBound + 1)
+            let accept = random.chance(behaviour.acceptanceByHour[Calendar.berlin.component(.hour, from: Date())])
             let key = v + "/" + r
             answerTimers[key] = loop.schedule(after: delay * 1_000_000) { [weak self] in
                 guard let self else { return }

@@ -5,7 +5,7 @@ import Helpers
 import Secure
 import Wire
 
-/// A helper platform's gateway (`florian helper-gateway`, Protocols/helper-app.md): carries the
+/// A helper platform's gateway (`florian helper-gateway`; the app link in Protocols/helpers.md): carries the
 /// router's asks to the volunteers' app and their answers back. On the bus it is the gateway
 /// certificate NAME — the platform's name: it registers volunteers of platform NAME only, and
 /// reads `helpers/asks/NAME`. Towards the people it serves the app link: TLS with client
@@ -172,7 +172,7 @@ public final class HelperGateway {
         log("app link closed: \(reason)")
     }
 
-    /// What the app may send (Protocols/helper-app.md).
+    /// What the app may send (Protocols/helpers.md, the app link).
     struct AppMessage: Codable {
         var message: String
         var ref: String?
@@ -234,9 +234,8 @@ public final class HelperGateway {
             return ("helpers.volunteer.register", HelpersJSON.encode(volunteer))
         case "Answer":
             guard let r = m.request, let accept = m.accept else { throw .invalid("Answer needs request and accept") }
-            var a: [String: AnyCodable] = ["volunteer": .string(v.raw), "request": .string(r.raw), "accept": .bool(accept)]
-            if accept, let n = m.name { a["name"] = .string(n) }
-            return ("helpers.answer", HelpersJSON.encode(a))
+            // A decline carries no name.
+            return ("helpers.answer", HelpersJSON.encode(Answer(volunteer: v, request: r, accept: accept, name: accept ? m.name : nil)))
         case "CheckIn", "CheckOut":
             guard let r = m.request else { throw .invalid("\(m.message) needs the request") }
             return (m.message == "CheckIn" ? "helpers.checkin" : "helpers.checkout", HelpersJSON.encode(["volunteer": v.raw, "request": r.raw]))
@@ -246,18 +245,11 @@ public final class HelperGateway {
         }
     }
 
-    enum AnyCodable: Codable {
-        case string(String), bool(Bool)
-        func encode(to encoder: Encoder) throws {
-            var c = encoder.singleValueContainer()
-            switch self {
-            case .string(let s): try c.encode(s)
-            case .bool(let b): try c.encode(b)
-            }
-        }
-        init(from decoder: Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            if let b = try? c.decode(Bool.self) { self = .bool(b) } else { self = .string(try c.decode(String.self)) }
-        }
+    /// The `helpers.answer` payload.
+    struct Answer: Codable {
+        var volunteer: VolunteerID
+        var request: RequestID
+        var accept: Bool
+        var name: String?
     }
 }

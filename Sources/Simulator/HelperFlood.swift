@@ -1,3 +1,4 @@
+import Consensus
 import Foundation
 import Helpers
 
@@ -61,16 +62,11 @@ public struct FloodOutcome: Equatable, Sendable {
 }
 
 public enum FloodSimulation {
-    /// SplitMix64: the scenario's own deterministic draws.
+    /// The scenario's deterministic draws, on the project's SplitMix64.
     struct Draws {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var generator: SplitMix64
+        init(state: UInt64) { generator = SplitMix64(seed: state) }
+        mutating func next() -> UInt64 { generator.next() }
         mutating func uniform() -> Double { (Double(next() >> 11) + 0.5) / 9_007_199_254_740_992 }
         mutating func normal() -> Double { (-2 * log(uniform())).squareRoot() * cos(2 * .pi * uniform()) }
         mutating func pick(_ shares: [Double]) -> Int {
