@@ -14,9 +14,12 @@ let package = Package(
         .target(name: "Wire"),
         // The alarm dispatcher's pure domain: POCSAG and ZVEI encoders, the airtime scheduler (issue 6).
         .target(name: "Alarming", dependencies: ["Wire"]),
+        // The gateways as pure cores with directives (lease link, paging, station lines): no IO, no
+        // clock; the shells in Gateways and the simulator perform their directives (issue 19).
+        .target(name: "GatewayCore", dependencies: ["Alarming", "Bus", "Wire"]),
         // The IO around the pure cores: transmitter sinks, the station and paging gateways, the helper
         // platform's gateway and its simulated volunteers (issue 18).
-        .target(name: "Gateways", dependencies: ["Alarming", "Bus", "Client", "Consensus", "Secure", "Wire", "Helpers"]),
+        .target(name: "Gateways", dependencies: ["Alarming", "Bus", "Client", "Consensus", "Secure", "Wire", "Helpers", "GatewayCore"]),
         .target(name: "Consensus"),
         .target(name: "Store", dependencies: ["Consensus", "Wire", "CSQLite"]),
         .target(name: "Bus", dependencies: ["Consensus", "Wire"]),
@@ -25,7 +28,7 @@ let package = Package(
         .target(name: "Secure", dependencies: ["COpenSSL", "CEpoll", "Wire"]),
         // The domain state machines registered on the bus (alarm, partners, helpers, bridged to each other).
         .target(name: "Domains", dependencies: ["Bus", "Alarming", "Partners", "Helpers"]),
-        .target(name: "Simulator", dependencies: ["Consensus", "Bus", "Wire", "Domains", "Alarming", "Helpers"]),
+        .target(name: "Simulator", dependencies: ["Consensus", "Bus", "Wire", "Domains", "Alarming", "Helpers", "GatewayCore"]),
         // The helper-network router's pure core: the volunteer registry with the least data that
         // works, requests, matching in waves over a spatial index, privacy views, the partners'
         // EDXL-RM messages (issue 18). Incidents for the EPSG:3035 projection only.
@@ -65,7 +68,7 @@ let package = Package(
         .testTarget(name: "IncidentsTests", dependencies: ["Incidents", "IncidentStore", "Alarming"]),
         .testTarget(name: "HelpersTests", dependencies: ["Helpers", "Domains", "Bus", "Partners", "Consensus"]),
         .testTarget(name: "StatisticsTests", dependencies: ["Statistics", "Incidents"]),
-        .testTarget(name: "GatewaysTests", dependencies: ["Gateways", "Alarming", "Helpers"]),
+        .testTarget(name: "GatewaysTests", dependencies: ["Gateways", "GatewayCore", "Alarming", "Helpers"]),
         // Node processes' runtime in-process: 3 NodeServers on threads, over real mTLS sockets.
         .testTarget(name: "NodeTests", dependencies: ["Node", "Client", "Secure", "Bus", "Wire"]),
         // Runs the release binary (`swift build -c release` first): seeds, mutants, trace hashes.

@@ -56,7 +56,16 @@ public struct AirtimeScheduler: Sendable {
     public var maxBatches: Int
     /// Wait after which a page of a class goes ahead of higher classes (ms).
     public var maxWaitMillis: [PageClass: UInt64]
-    private(set) public var queue: [QueuedPage] = []
+    /// The waiting pages of each class (by raw value) in (queuedAt, id) order; the slots before
+    /// `heads[c]` are taken pages not yet compacted away. So the ranking at any time is a merge of
+    /// sorted lists, never a sort of the whole queue (a saturated channel can hold thousands).
+    private var byClass: [[QueuedPage]] = Array(repeating: [], count: PageClass.allCases.count)
+    private var heads: [Int] = Array(repeating: 0, count: PageClass.allCases.count)
+    /// Pages waiting.
+    public private(set) var count = 0
+    public var isEmpty: Bool { count == 0 }
+    /// The waiting pages, by class, then by age.
+    public var queue: [QueuedPage] { (0..<byClass.count).flatMap { byClass[$0][heads[$0]...] } }
     /// The channel is busy until then (ms).
     private(set) public var busyUntil: UInt64 = 0
     private(set) public var airtimeMillis: UInt64 = 0
@@ -73,7 +82,15 @@ public struct AirtimeScheduler: Sendable {
 
     public mutating func enqueue(_ page: QueuedPage) {
         if firstActivity == nil { firstActivity = page.queuedAt }
-        queue.append(page)
+        let c = page.pageClass.rawValue
+        var at = byClass[c].endIndex
+        while at > heads[c], Self.before(page, byClass[c][at - 1]) { at -= 1 }
+        byClass[c].insert(page, at: at)
+        count += 1
+    }
+
+    private static func before(_ a: QueuedPage, _ b: QueuedPage) -> Bool {
+        a.queuedAt != b.queuedAt ? a.queuedAt < b.queuedAt : a.id < b.id
     }
 
     /// Airtime of `batches` after the preamble, rounded up to whole ms.
@@ -82,27 +99,62 @@ public struct AirtimeScheduler: Sendable {
         return (bits * 1000 + UInt64(rate.rawValue) - 1) / UInt64(rate.rawValue)
     }
 
-    /// The order pages are chosen in at `now`: overdue pages first (oldest first), then by class,
-    /// then by age.
-    func ranked(now: UInt64) -> [QueuedPage] {
-        queue.sorted { a, b in
-            let overdueA = now - min(now, a.queuedAt) > (maxWaitMillis[a.pageClass] ?? .max) && a.pageClass != .alarm
-            let overdueB = now - min(now, b.queuedAt) > (maxWaitMillis[b.pageClass] ?? .max) && b.pageClass != .alarm
-            if overdueA != overdueB { return overdueA }
-            if overdueA { return a.queuedAt != b.queuedAt ? a.queuedAt < b.queuedAt : a.id < b.id }
-            if a.pageClass != b.pageClass { return a.pageClass < b.pageClass }
-            return a.queuedAt != b.queuedAt ? a.queuedAt < b.queuedAt : a.id < b.id
+    /// The first `limit` pages in the order they are chosen at `now`: overdue pages first (oldest
+    /// first), then by class, then by age. A class's overdue pages are a prefix of its list.
+    func ranked(now: UInt64, limit: Int = .max) -> [QueuedPage] {
+        var overdueEnd = heads
+        for c in byClass.indices where c != PageClass.alarm.rawValue {
+            guard let maxWait = maxWaitMillis[PageClass(rawValue: c)!] else { continue }
+            while overdueEnd[c] < byClass[c].count, now - min(now, byClass[c][overdueEnd[c]].queuedAt) > maxWait { overdueEnd[c] += 1 }
+        }
+        var out: [QueuedPage] = []
+        out.reserveCapacity(min(limit, count))
+        var at = heads
+        while out.count < limit {
+            var best: Int?
+            for c in byClass.indices where at[c] < overdueEnd[c] {
+                if best == nil || Self.before(byClass[c][at[c]], byClass[best!][at[best!]]) { best = c }
+            }
+            guard let c = best else { break }
+            out.append(byClass[c][at[c]])
+            at[c] += 1
+        }
+        for c in byClass.indices {
+            while out.count < limit, at[c] < byClass[c].count {
+                out.append(byClass[c][at[c]])
+                at[c] += 1
+            }
+        }
+        return out
+    }
+
+    /// Takes the pages with these ids out of the queue: they lie among the first `within` of
+    /// their class. Kept pages move up behind the head, so the work is O(within), not O(queue).
+    private mutating func remove(_ ids: Set<UInt64>, within: Int) {
+        for c in byClass.indices {
+            let lo = heads[c], hi = min(byClass[c].count, lo + within)
+            var write = hi
+            for k in stride(from: hi - 1, through: lo, by: -1) where !ids.contains(byClass[c][k].id) {
+                write -= 1
+                if write != k { byClass[c][write] = byClass[c][k] }
+            }
+            count -= write - lo
+            heads[c] = write
+            if heads[c] > 64 && heads[c] * 2 > byClass[c].count {
+                byClass[c].removeFirst(heads[c])
+                heads[c] = 0
+            }
         }
     }
 
     /// Starts the next transmission at `now` if the channel is free and pages wait; it removes
     /// them from the queue and records their waits.
     public mutating func next(now: UInt64) -> Transmission? {
-        guard now >= busyUntil, !queue.isEmpty else { return nil }
+        guard now >= busyUntil, count > 0 else { return nil }
         var chosen: [QueuedPage] = []
         // The best-ranked 512 are considered (each trial lays the transmission out again, counting
         // codewords only; the chosen layout is encoded once at the end).
-        for candidate in ranked(now: now).prefix(512) {
+        for candidate in ranked(now: now, limit: 512) {
             let trial = Self.layOut(chosen + [candidate])
             let batches = Self.batchCount(trial)
             if batches > maxBatches && !chosen.isEmpty { continue }
@@ -111,8 +163,7 @@ public struct AirtimeScheduler: Sendable {
             if batches > maxBatches { break }
         }
         guard !chosen.isEmpty, let layout = try? POCSAG.batches(chosen.map(\.page)) else { return nil }
-        let ids = Set(chosen.map(\.id))
-        queue.removeAll { ids.contains($0.id) }
+        remove(Set(chosen.map(\.id)), within: 512)
         let t = Transmission(pages: chosen, batches: layout, start: now, airtimeMillis: airtime(batches: layout.count))
         busyUntil = t.end
         airtimeMillis += t.airtimeMillis

@@ -36,8 +36,7 @@ public final class NodeServer {
     let helpers = HelpersMachine()
     /// The leader moves the state clock when a domain deadline is due (`alarm.clock`).
     private var deadlineTimer: (timer: UInt64, at: UInt64)?
-    private var clockInFlight = false
-    private var clockCommands: UInt64 = 0
+    private var clock = LeaderClock()
 
     private struct StorageCompletion: Sendable {
         var token: UInt64
@@ -161,7 +160,7 @@ public final class NodeServer {
     /// then, so deadlines fire (re-alarm, fallback, lease expiry) also when no other command comes.
     /// The command's timestamp — the leader's clock — is what moves the state clock.
     private func scheduleDeadline() {
-        guard !halted, bus.replica.raft.role == .leader, !clockInFlight, let due = bus.state.nextDomainDeadline else { return }
+        guard !halted, let due = clock.wake(isLeader: bus.replica.raft.role == .leader, deadline: bus.state.nextDomainDeadline) else { return }
         if let current = deadlineTimer {
             guard due < current.at else { return }
             loop.cancel(timer: current.timer)
@@ -170,14 +169,13 @@ public final class NodeServer {
         let delay = due > now ? (due - now) * 1_000_000 : 0
         let timer = loop.schedule(after: delay) { [unowned self] in
             self.deadlineTimer = nil
-            guard self.bus.replica.raft.role == .leader, let due = self.bus.state.nextDomainDeadline, due <= self.bus.now else {
+            let raft = self.bus.replica.raft
+            guard let id = self.clock.propose(isLeader: raft.role == .leader, deadline: self.bus.state.nextDomainDeadline, now: self.bus.now,
+                                              node: self.config.node, term: raft.term) else {
                 return self.scheduleDeadline()
             }
-            self.clockInFlight = true
-            self.clockCommands += 1
-            let id = (try? CommandID("clock-\(self.config.node)-\(self.bus.replica.raft.term)-\(self.clockCommands)"))!
-            self.bus.submit(type: "alarm.clock", id: id, sender: "node:\(self.config.me.name)", payload: Array("{}".utf8)) { [unowned self] _ in
-                self.clockInFlight = false
+            self.bus.submit(type: LeaderClock.commandType, id: id, sender: "node:\(self.config.me.name)", payload: LeaderClock.payload) { [unowned self] _ in
+                self.clock.completed()
                 self.scheduleDeadline()
             }
         }

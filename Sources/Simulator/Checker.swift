@@ -177,7 +177,16 @@ struct Checker {
         // What `SQLiteLogStorage` refuses: a term that goes back or a second vote in a term; a
         // snapshot that does not fit; a gap; a rewrite at or below the durable commit index;
         // entries out of order; a commit index beyond the log or a term behind it.
-        var image = before
+        // The image after the batch, summarised without copying its entries (a copy per write
+        // made the checker quadratic in the log's length).
+        let image = before
+        var compacted = image.compacted, last = image.last, snapshotIndex = image.snapshot?.metadata.index ?? 0
+        var installed = false
+        func term(at index: UInt64) -> UInt64? {
+            if index == compacted.index { return compacted.term }
+            guard index > compacted.index, index <= last.index, !installed else { return nil }
+            return image.term(at: index)
+        }
         if let hs = batch.hardState {
             if hs.term < image.hardState.term { throw fail("storage contract", "term goes back from \(image.hardState.term) to \(hs.term)") }
             if hs.term == image.hardState.term, let v = image.hardState.vote, hs.vote != v {
@@ -197,18 +206,26 @@ struct Checker {
                     throw fail("storage contract", "compaction through \(through) does not match the stored log")
                 }
             }
-            image.apply(.snapshot(write))
+            switch write {
+            case .taken(_, let through):
+                if through.index > compacted.index { compacted = through }
+            case .installed(let snapshot):
+                compacted = snapshot.metadata.position
+                last = compacted
+                installed = true
+            }
+            snapshotIndex = s.index
         }
         if let first = batch.entries.first {
-            if first.index > image.last.index + 1 { throw fail("storage contract", "batch starts at \(first.index) after log end \(image.last.index)") }
-            if first.index <= image.compacted.index { throw fail("storage contract", "batch rewrites compacted entry \(first.index)") }
+            if first.index > last.index + 1 { throw fail("storage contract", "batch starts at \(first.index) after log end \(image.last.index)") }
+            if first.index <= compacted.index { throw fail("storage contract", "batch rewrites compacted entry \(first.index)") }
             if first.index <= durableCommit, batch.snapshot == nil {
                 throw fail("storage contract", "batch rewrites \(first.index) at or below durable commit \(durableCommit)")
             }
             for (a, b) in zip(batch.entries, batch.entries.dropFirst()) where b.index != a.index + 1 || b.term < a.term {
                 throw fail("storage contract", "batch entries \(a.index)/\(a.term) then \(b.index)/\(b.term)")
             }
-            let prevTerm = image.term(at: first.index - 1) ?? 0
+            let prevTerm = term(at: first.index - 1) ?? 0
             if first.term < prevTerm { throw fail("storage contract", "entry \(first.index) term \(first.term) after term \(prevTerm)") }
             // Log matching (§5.3): entries with the same index and term hold the same command and
             // follow the same predecessor — so by induction the logs are identical up to there.
@@ -225,13 +242,13 @@ struct Checker {
                 }
                 prev = e.term
             }
-            for e in batch.entries { image.apply(.entry(e)) }
+            last = LogPosition(index: batch.entries.last!.index, term: batch.entries.last!.term)
         }
         if let hs = batch.hardState {
-            if hs.commit > max(image.last.index, image.snapshot?.metadata.index ?? 0) {
-                throw fail("storage contract", "commit \(hs.commit) beyond log end \(image.last.index)")
+            if hs.commit > max(last.index, snapshotIndex) {
+                throw fail("storage contract", "commit \(hs.commit) beyond log end \(last.index)")
             }
-            if hs.term < image.last.term { throw fail("storage contract", "hard-state term \(hs.term) behind last entry term \(image.last.term)") }
+            if hs.term < last.term { throw fail("storage contract", "hard-state term \(hs.term) behind last entry term \(last.term)") }
         }
     }
 }

@@ -99,7 +99,7 @@ enum PagingRun {
         var waits: [UInt64] = []
         var pagesSent = 0, steadyPages = 0
         var airtime: UInt64 = 0, steadyAirtime: UInt64 = 0
-        while next < pages.count || !(fifo ? fifoQueue.isEmpty : s.queue.isEmpty) {
+        while next < pages.count || !(fifo ? fifoQueue.isEmpty : s.isEmpty) {
             while next < pages.count, pages[next].queuedAt <= now {
                 if fifo { fifoQueue.append(pages[next]) } else { s.enqueue(pages[next]) }
                 next += 1
@@ -120,7 +120,7 @@ enum PagingRun {
                 }
             } else if let t = s.next(now: now) {
                 end = t.end
-                if s.queue.count >= t.pages.count {
+                if s.count >= t.pages.count {
                     steadyPages += t.pages.count
                     steadyAirtime += t.airtimeMillis
                 }
@@ -132,7 +132,7 @@ enum PagingRun {
             _ = end
             // Next event: the channel frees up, or a page arrives.
             let arrival = next < pages.count ? pages[next].queuedAt : UInt64.max
-            let waiting = !(fifo ? fifoQueue.isEmpty : s.queue.isEmpty)
+            let waiting = !(fifo ? fifoQueue.isEmpty : s.isEmpty)
             if s.busyUntil > now {
                 now = min(arrival, s.busyUntil)
             } else if !waiting {

@@ -6,6 +6,41 @@ final class AirtimeSchedulerTests: XCTestCase {
         QueuedPage(id: id, page: try POCSAG.Page(ric: ric, function: 0, content: text.map { .alphanumeric($0) } ?? .tone), pageClass: c, queuedAt: t)
     }
 
+    /// The ranking is a merge of per-class lists; it must equal a sort of the whole queue by the
+    /// documented rule, for pages queued out of order and at every time (seeded; the seed is in
+    /// every failure message).
+    func testTheRankingEqualsASortOfTheWholeQueue() throws {
+        let seed = UInt64(0x5EED_0019)
+        var x = seed
+        func next() -> UInt64 { x = x &* 6364136223846793005 &+ 1442695040888963407; return x >> 33 }
+        var s = AirtimeScheduler(rate: .b1200)
+        var all: [QueuedPage] = []
+        for id in 1...600 as ClosedRange<UInt64> {
+            let p = try page(id, ric: UInt32(8 + next() % 4000) * 8 + UInt32(next() % 8), PageClass(rawValue: Int(next() % 4))!,
+                             at: next() % 400_000, text: next() % 3 == 0 ? "Info \(id)" : nil)
+            s.enqueue(p)
+            all.append(p)
+        }
+        for round in 0..<40 {
+            let now = next() % 800_000
+            let expected = all.sorted { a, b in
+                let oa = now - min(now, a.queuedAt) > (s.maxWaitMillis[a.pageClass] ?? .max) && a.pageClass != .alarm
+                let ob = now - min(now, b.queuedAt) > (s.maxWaitMillis[b.pageClass] ?? .max) && b.pageClass != .alarm
+                if oa != ob { return oa }
+                if !oa && a.pageClass != b.pageClass { return a.pageClass < b.pageClass }
+                return a.queuedAt != b.queuedAt ? a.queuedAt < b.queuedAt : a.id < b.id
+            }
+            XCTAssertEqual(s.ranked(now: now).map(\.id), expected.map(\.id), "seed \(seed), round \(round)")
+            XCTAssertEqual(s.ranked(now: now, limit: 7).map(\.id), Array(expected.prefix(7).map(\.id)), "seed \(seed), round \(round)")
+            if round % 4 == 0, let t = s.next(now: max(now, s.busyUntil)) {
+                let sent = Set(t.pages.map(\.id))
+                all.removeAll { sent.contains($0.id) }
+                XCTAssertEqual(s.count, all.count, "seed \(seed)")
+                XCTAssertEqual(Set(s.queue.map(\.id)), Set(all.map(\.id)), "seed \(seed)")
+            }
+        }
+    }
+
     func testAlarmsGoBeforeReAlarmsBeforeInformationBeforeTests() throws {
         var s = AirtimeScheduler(rate: .b1200, maxBatches: 1)
         // Long texts in one frame: one page a transmission, so the order shows.
