@@ -82,6 +82,12 @@ public enum ZVEI {
         return samples
     }
 
+    /// How long `pcm` of a call with `digits` tones (and the siren) lasts, in whole ms.
+    public static func airtimeMillis(digits: Int, siren: Bool, sirenSeconds: Double = 5, sampleRate: Int = 22_050) -> UInt64 {
+        let samples = digits * sampleRate * toneMilliseconds / 1000 + (siren ? Int(sirenSeconds * Double(sampleRate)) : 0)
+        return UInt64(samples) * 1000 / UInt64(sampleRate)
+    }
+
     /// `pcm` as little-endian bytes.
     public static func pcmBytes(digits: String, siren: SirenSignal? = nil, sampleRate: Int = 22_050) throws(ZVEIError) -> [UInt8] {
         PCM.littleEndian(try pcm(digits: digits, siren: siren, sampleRate: sampleRate))

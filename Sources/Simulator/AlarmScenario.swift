@@ -45,6 +45,33 @@ public struct AlarmScenario: Codable, Equatable, Sendable {
     /// storm night's — professional 15–80, volunteer 60–280, slow volunteers 310–480).
     public var crewAnswerSeconds: CrewTimes?
 
+    /// The network and gateway faults (optional; none when absent). Node partitions, gateway cuts
+    /// and connection resets stop at the end of `minutes`; everything is healed for the settle time.
+    public var faults: Faults?
+
+    public struct Faults: Codable, Equatable, Sendable {
+        /// Share of mesh messages and gateway requests and replies lost.
+        public var drop: Double
+        /// Network delay per message, [from, to] ms.
+        public var delayMs: [Double]
+        /// Node partitions per hour (two sides, the leader isolated, a bridge, or one gateway cut
+        /// from every node), each for a duration drawn from `partitionSeconds`.
+        public var partitionsPerHour: Double
+        public var partitionSeconds: [Double]
+        /// A network's active gateway cut from every node for `seconds` (its lease passes to the standby).
+        public var gatewayCuts: [GatewayFault]
+        /// A network's active gateway killed; it restarts after `seconds` as the standby.
+        public var gatewayKills: [GatewayFault]
+        /// Per station device: its connections reset (and re-made) this often per hour.
+        public var connectionResetsPerHour: Double
+    }
+
+    public struct GatewayFault: Codable, Equatable, Sendable {
+        public var network: Network
+        public var atMinute: Double
+        public var seconds: Double
+    }
+
     public struct CrewTimes: Codable, Equatable, Sendable {
         public var professional: [Double]
         public var volunteer: [Double]
@@ -74,6 +101,17 @@ public struct AlarmScenario: Codable, Equatable, Sendable {
             if let t = s.crewAnswerSeconds {
                 for r in [t.professional, t.volunteer, t.slowVolunteer] where !(r.count == 2 && r[0] >= 0 && r[0] <= r[1] && r[1] <= 3600) {
                     throw AlarmError.invalid("scenario \(name): crewAnswerSeconds ranges are [from, to] seconds within 0…3600")
+                }
+            }
+            if let f = s.faults {
+                guard (0...0.2).contains(f.drop), f.delayMs.count == 2, f.delayMs[0] >= 0, f.delayMs[0] <= f.delayMs[1], f.delayMs[1] <= 1000,
+                      f.partitionsPerHour >= 0, f.partitionsPerHour <= 60, f.partitionSeconds.count == 2, f.partitionSeconds[0] > 0,
+                      f.partitionSeconds[0] <= f.partitionSeconds[1], f.partitionSeconds[1] <= 600,
+                      f.connectionResetsPerHour >= 0, f.connectionResetsPerHour <= 60 else {
+                    throw AlarmError.invalid("scenario \(name): faults need drop within 0…0.2, delayMs [from, to] within 0…1000, partitionsPerHour and connectionResetsPerHour within 0…60, partitionSeconds [from, to] within 0…600")
+                }
+                for g in f.gatewayCuts + f.gatewayKills where !(g.atMinute >= 0 && g.atMinute < s.minutes && g.seconds > 0 && g.seconds <= 600) {
+                    throw AlarmError.invalid("scenario \(name): a gateway fault must lie within the scenario's minutes and last 0…600 s")
                 }
             }
             return s

@@ -3,24 +3,39 @@ import Bus
 @_spi(Simulation) import Consensus
 import Domains
 import Foundation
+@_spi(Simulation) import GatewayCore
 import Wire
+
+/// A deliberate defect in a gateway core, set only by the simulator (`--mutant`).
+public enum AlarmMutant: String, Sendable, CaseIterable {
+    /// The lease link never steps down once active.
+    case gatewayIgnoresEpoch = "gateway-ignores-epoch"
+    /// The station core forgets ACKs and committed receipts: a reconnecting device gets its
+    /// confirmed alarms again.
+    case gatewayForgetsAcks = "gateway-forgets-acks"
+}
 
 /// Runs one seed of an alarm scenario.
 public enum AlarmSimulation {
-    public static func run(seed: UInt64, scenario: AlarmScenario, registry: Registry) -> AlarmOutcome {
-        AlarmWorld(seed: seed, scenario: scenario, registry: registry).run()
+    public static func run(seed: UInt64, scenario: AlarmScenario, registry: Registry, mutant: AlarmMutant? = nil) -> AlarmOutcome {
+        AlarmWorld(seed: seed, scenario: scenario, registry: registry, mutant: mutant).run()
     }
 }
 
 /// The alarm dispatcher end to end on virtual time: a cluster of real replicas with the real
-/// alarm state machine on virtual disks and a virtual network; a dispatcher opening incidents and
-/// alarming the AAO's proposals; a wired gateway with station devices and supervised lines; a
-/// paging gateway with the real airtime scheduler; crews answering with status 3 (or not); an
-/// operator deciding escalations; and the scenario's faults. It checks Raft's invariants after
-/// every step, that no device gets an alarm again after its receipt was committed, that every
-/// order reaches a final state, and that all replicas end byte-identical.
+/// alarm state machine on virtual disks and a virtual network; two gateways per network running
+/// the shipped cores (`StationCore`, `PagingCore`, their `LeaseLink`) with lease handover; the
+/// station devices on supervised lines; the nodes' `LeaderClock`; a dispatcher opening incidents
+/// and alarming the AAO's proposals; crews answering with status 3 (or not); an operator deciding
+/// escalations; and the scenario's faults — lost messages, node partitions, gateways cut from the
+/// cluster or killed, line failures, connection resets, leader kills.
+///
+/// It checks Raft's invariants after every step; that at most one gateway per network is active
+/// at any instant and each lease epoch has one holder; that no gateway sends a device an alarm
+/// whose receipt it knows to be committed; that every order reaches a final state; and that all
+/// replicas end byte-identical.
 final class AlarmWorld {
-    private enum Event {
+    enum Event {
         case tick(node: Int, incarnation: Int)
         case deliver(Message, incarnation: Int)
         case sync(node: Int, generation: Int, complete: () -> Void)
@@ -29,41 +44,52 @@ final class AlarmWorld {
         case reply(op: String, attempt: Int, Result<CommandOutcome, BusNodeError>)
         case incident(Int)
         case closeIncident(IncidentID)
-        case gatewayPoll(Network)
-        case instruction(Network, Instruction, attachment: Int)
-        case stationReceive(String, Instruction)
-        case gatewayAck(String, Instruction)
-        case airEnd(String)
-        case sirenEnd(Instruction)
-        case infoPages
         case crew(UnitID, status: Int)
         case operatorRound
-        case lineFail(String), lineRestore(String), lineCheck(String, generation: Int)
+        case infoPages
+        case lineFail(String), lineRestore(String)
         case killLeader(downSeconds: Double)
         case restart(Int)
+        // Gateways and their clients.
+        case gatewayInput(Int, life: Int, GatewayInput, known: [String])
+        case gatewayTimer(Int, life: Int, GatewayTimer, generation: Int)
+        case requestArrive(Int, node: Int)
+        case requestTimeout(Int)
+        case maintain(Int)
+        case killGateway(Network, seconds: Double)
+        case restartGateway(Int)
+        case cutGateway(Network, seconds: Double)
+        // Station devices.
+        case deviceConnect(station: Int, gateway: Int)
+        case deviceFrame(UInt64, StationAlertFrame)
+        case deviceHeartbeat(UInt64)
+        case deviceAck(UInt64, StationAlertFrame.StationAck)
+        case deviceLost(UInt64)
+        // Faults.
+        case chaos
+        case heal(generation: Int)
+        case healAll
         case end
     }
 
-    private final class Node {
+    final class Node {
         let id: NodeID
         let disk = SimDisk()
         var bus: BusNode?
         var machine = AlarmMachine()
         var incarnation = 0
         var lastSync: UInt64 = 0
-        var clockInFlight = false
-        var clockCount = 0
+        var clock = LeaderClock()
         init(id: NodeID) { self.id = id }
     }
 
-    private final class Link: Transport {
+    final class Link: Transport {
         unowned let world: AlarmWorld
-        let from: Int
-        init(world: AlarmWorld, from: Int) { self.world = world; self.from = from }
+        init(world: AlarmWorld) { self.world = world }
         func send(_ messages: [Message]) { for m in messages { world.transmit(m) } }
     }
 
-    private struct Op {
+    struct Op {
         var type: String
         var payload: [UInt8]
         var sender: String
@@ -72,77 +98,69 @@ final class AlarmWorld {
         var then: (CommandOutcome) -> Void
     }
 
-    private final class Gateway {
-        let network: Network
-        let holder: String
-        var node: Int?
-        var incarnation = -1
-        var attachment = 0
-        var handle: Int?
-        var seen: UInt64 = 0
-        var pending: [String: Instruction] = [:]
-        /// ACKed by the device (receipt not yet committed): never sent to it again.
-        var acknowledged: Set<String> = []
-        init(network: Network, holder: String) { self.network = network; self.holder = holder }
-    }
+    let seed: UInt64
+    var rng: Xoshiro256
+    let scenario: AlarmScenario
+    let faults: AlarmScenario.Faults
+    let registry: Registry
+    let mutant: AlarmMutant?
+    var now: UInt64 = 0
+    var queue = EventQueue<Event>()
+    var nodes: [Node]
+    var checker: Checker
+    var violation: Violation?
+    var events = 0
+    var ops: [String: Op] = [:]
+    var leaderGuess: Int?
+    var responding: Set<String> = []
+    var decided: Set<String> = []
+    var incidentPlan: [(at: UInt64, keyword: String, area: AreaID, test: Bool)] = []
+    var sha = SHA256()
+    var stats: [String: Int] = [:]
+    /// Mesh links cut by a partition ([from][to]).
+    var cut: [[Bool]]
+    var partitionGeneration = 0
+    var healed = false
+    // Gateways and devices (AlarmWorld+Gateways.swift).
+    var gateways: [Gateway] = []
+    var requests: [Int: Request] = [:]
+    var nextRequest = 0
+    var devices: [Device] = []
+    var connections: [UInt64: Connection] = [:]
+    var nextConnection: UInt64 = 0
+    /// Per network, who was granted each lease epoch.
+    var epochHolders: [Network: [UInt64: String]] = [:]
+    /// Receipts (by id) whose crews have been alerted.
+    var alertedReceipts: Set<String> = []
+    var countedLineReports: Set<String> = []
+    static let epochMillis: UInt64 = 1_800_000_000_000
+    static let tickMicros: UInt64 = 100_000
+    static let chaosMicros: UInt64 = 1_000_000
 
-    private final class Channel {
-        var scheduler: AirtimeScheduler
-        var pages: [UInt64: Instruction] = [:]
-        var busy = false
-        var onAir: [Instruction] = []
-        init(rate: POCSAG.BitRate) { scheduler = AirtimeScheduler(rate: rate) }
-    }
-
-    private let seed: UInt64
-    private var rng: Xoshiro256
-    private let scenario: AlarmScenario
-    private let registry: Registry
-    private var now: UInt64 = 0
-    private var queue = EventQueue<Event>()
-    private var nodes: [Node]
-    private var checker: Checker
-    private var violation: Violation?
-    private var events = 0
-    private var ops: [String: Op] = [:]
-    private var opOrder = 0
-    private var leaderGuess: Int?
-    private let gateways: [Network: Gateway]
-    private var channels: [String: Channel] = [:]
-    private var sirenQueue: [Instruction] = []
-    private var sirenBusy = false
-    private var nextPageID: UInt64 = 0
-    private var lineUp: [String: Bool] = [:]
-    private var lineGeneration: [String: Int] = [:]
-    private var reportedDown: Set<String> = []
-    /// Per station: the (order#round) alarms its device has shown.
-    private var shown: [String: Set<String>] = [:]
-    private var responding: Set<String> = []
-    private var decided: Set<String> = []
-    private var incidentPlan: [(at: UInt64, keyword: String, area: AreaID, test: Bool)] = []
-    private var sha = SHA256()
-    private var stats: [String: Int] = [:]
-    private static let epochMillis: UInt64 = 1_800_000_000_000
-    private static let tickMicros: UInt64 = 100_000
-
-    init(seed: UInt64, scenario: AlarmScenario, registry: Registry) {
+    init(seed: UInt64, scenario: AlarmScenario, registry: Registry, mutant: AlarmMutant?) {
         self.seed = seed
         self.scenario = scenario
         self.registry = registry
+        self.mutant = mutant
+        faults = scenario.faults ?? .init(drop: 0, delayMs: [1, 5], partitionsPerHour: 0, partitionSeconds: [1, 1], gatewayCuts: [],
+                                          gatewayKills: [], connectionResetsPerHour: 0)
         rng = Xoshiro256(seed: seed)
         nodes = (1...scenario.nodes).map { Node(id: NodeID(UInt64($0))) }
         checker = Checker(nodes: scenario.nodes)
-        gateways = [.wired: Gateway(network: .wired, holder: "gw-wired-sim"), .wireless: Gateway(network: .wireless, holder: "gw-wireless-sim")]
-        for c in registry.channels { channels[c.id.rawValue] = Channel(rate: POCSAG.BitRate(rawValue: c.baud) ?? .b1200) }
-        for s in registry.stations where s.line != nil { lineUp[s.id.rawValue] = true }
+        cut = Array(repeating: Array(repeating: false, count: scenario.nodes), count: scenario.nodes)
     }
 
-    private var nowMillis: UInt64 { Self.epochMillis + now / 1000 }
-    private func schedule(_ e: Event, after micros: UInt64) { queue.push(e, at: now + micros) }
-    private func seconds(_ s: Double) -> UInt64 { UInt64(s * 1_000_000) }
-    private func netDelay() -> UInt64 { UInt64(rng.double(in: 1_000...5_000)) }
-    private func trace(_ line: String) { sha.update("\(now) \(line)\n") }
-    private func count(_ key: String) { stats[key, default: 0] += 1 }
+    var nowMillis: UInt64 { Self.epochMillis + now / 1000 }
+    func schedule(_ e: Event, after micros: UInt64) { queue.push(e, at: now + micros) }
+    func push(_ e: Event, at micros: UInt64) { queue.push(e, at: max(now, micros)) }
+    func seconds(_ s: Double) -> UInt64 { UInt64(s * 1_000_000) }
+    func netDelay() -> UInt64 { UInt64(rng.double(in: faults.delayMs[0]...faults.delayMs[1]) * 1000) }
+    func lost() -> Bool { !healed && faults.drop > 0 && rng.chance(faults.drop) }
+    func trace(_ line: String) { sha.update("\(now) \(line)\n") }
+    func count(_ key: String) { stats[key, default: 0] += 1 }
+    func fail(_ invariant: String, _ detail: String) {
+        if violation == nil { violation = Violation(invariant: invariant, detail: detail, time: now) }
+    }
 
     // MARK: - Run
 
@@ -160,10 +178,9 @@ final class AlarmWorld {
             incidentPlan.append((t, keyword, area, rng.chance(scenario.testShare)))
         }
         for (n, p) in incidentPlan.enumerated() { queue.push(.incident(n), at: p.at) }
-        // The registry is applied first (by the operator), then the gateways start.
+        // The registry is applied first (by the operator), then the gateways and devices start.
         submit(.applyRegistry(registry), sender: "operator:disponent-sim", id: "registry") { _ in }
-        schedule(.gatewayPoll(.wired), after: seconds(2))
-        schedule(.gatewayPoll(.wireless), after: seconds(2.5))
+        startGateways(after: seconds(2))
         schedule(.operatorRound, after: seconds(15))
         for f in scenario.lineFailures {
             queue.push(.lineFail(f.station), at: seconds(f.atMinute * 60))
@@ -171,15 +188,18 @@ final class AlarmWorld {
         }
         if let s = scenario.saturatedChannel { queue.push(.infoPages, at: seconds(s.fromMinute * 60)) }
         for k in scenario.leaderKills { queue.push(.killLeader(downSeconds: k.downSeconds), at: seconds(k.atMinute * 60)) }
-        let endAt = seconds((scenario.minutes + scenario.settleMinutes) * 60)
-        queue.push(.end, at: endAt)
+        for g in faults.gatewayKills { queue.push(.killGateway(g.network, seconds: g.seconds), at: seconds(g.atMinute * 60)) }
+        for g in faults.gatewayCuts { queue.push(.cutGateway(g.network, seconds: g.seconds), at: seconds(g.atMinute * 60)) }
+        schedule(.chaos, after: Self.chaosMicros)
+        queue.push(.healAll, at: seconds(scenario.minutes * 60))
+        queue.push(.end, at: seconds((scenario.minutes + scenario.settleMinutes) * 60))
 
         while violation == nil, let (t, event) = queue.pop() {
             now = t
             events += 1
             if case .end = event { break }
             handle(event)
-            if violation == nil { checkRaft() }
+            if violation == nil { checkAll() }
         }
         if violation == nil { finish() }
         return AlarmOutcome(seed: seed, violation: violation, report: violation == nil ? report() : [],
@@ -208,43 +228,11 @@ final class AlarmWorld {
         case .incident(let n): openIncident(n)
         case .closeIncident(let id):
             submit(.closeIncident(.init(incident: id)), sender: "operator:disponent-sim", id: "close-\(id)") { _ in }
-        case .gatewayPoll(let n): poll(gateways[n]!)
-        case let .instruction(n, ins, attachment):
-            guard gateways[n]!.attachment == attachment else { return }
-            received(gateways[n]!, ins)
-        case let .stationReceive(station, ins): stationReceive(station, ins)
-        case let .gatewayAck(station, ins): gatewayAck(station, ins)
-        case .airEnd(let c): airEnd(c)
-        case .sirenEnd(let ins):
-            sirenBusy = false
-            delivered(gateways[.wireless]!, ins)
-            pumpSirens()
-        case .infoPages: infoPages()
         case let .crew(unit, status): crew(unit, status)
         case .operatorRound: operatorRound()
-        case .lineFail(let s):
-            lineUp[s] = false
-            lineGeneration[s, default: 0] += 1
-            trace("line \(s) fails")
-            // The gateway hears nothing more: supervision (10 s) plus its 0.5 s check.
-            let sup = Double(registry.station((try? StationID(s))!)?.line?.supervisionSeconds ?? 10)
-            schedule(.lineCheck(s, generation: lineGeneration[s]!), after: seconds(sup + rng.double(in: 0...0.5)))
-        case let .lineCheck(s, generation):
-            guard lineGeneration[s] == generation, lineUp[s] == false else { return }
-            reportedDown.insert(s)
-            count("line faults reported")
-            submit(.lineState(.init(station: (try? StationID(s))!, up: false, reason: "silent")), sender: "gateway:gw-wired-sim",
-                   id: "line-\(s)-\(generation)-down") { _ in }
-        case .lineRestore(let s):
-            lineUp[s] = true
-            lineGeneration[s, default: 0] += 1
-            trace("line \(s) restored")
-            if reportedDown.remove(s) != nil {
-                submit(.lineState(.init(station: (try? StationID(s))!, up: true)), sender: "gateway:gw-wired-sim",
-                       id: "line-\(s)-\(lineGeneration[s]!)-up") { _ in }
-            }
-            let g = gateways[.wired]!
-            for key in g.pending.keys.sorted() where g.pending[key]!.station?.rawValue == s { sendToStation(g.pending[key]!) }
+        case .infoPages: infoPages()
+        case .lineFail(let s): lineFail(s)
+        case .lineRestore(let s): lineRestore(s)
         case let .killLeader(down):
             guard let k = nodes.indices.first(where: { nodes[$0].bus?.replica.raft.role == .leader }) else {
                 return schedule(.killLeader(downSeconds: down), after: seconds(1))
@@ -255,6 +243,22 @@ final class AlarmWorld {
             schedule(.restart(k), after: seconds(down))
         case .restart(let k):
             if nodes[k].bus == nil { start(k) }
+        case let .gatewayInput(g, life, input, known): gatewayInput(g, life: life, input, known: known)
+        case let .gatewayTimer(g, life, timer, generation): gatewayTimer(g, life: life, timer, generation: generation)
+        case let .requestArrive(r, k): requestArrive(r, node: k)
+        case .requestTimeout(let r): requestTimeout(r)
+        case .maintain(let g): maintain(g)
+        case let .killGateway(n, s): killGateway(n, seconds: s)
+        case .restartGateway(let g): restartGateway(g)
+        case let .cutGateway(n, s): cutGateway(n, seconds: s)
+        case let .deviceConnect(s, g): deviceConnect(s, gateway: g)
+        case let .deviceFrame(c, frame): deviceFrame(c, frame)
+        case .deviceHeartbeat(let c): deviceHeartbeat(c)
+        case let .deviceAck(c, a): deviceAck(c, a)
+        case .deviceLost(let c): deviceLost(c)
+        case .chaos: chaos()
+        case .heal(let generation): if generation == partitionGeneration { healPartition() }
+        case .healAll: healAll()
         case .end: break
         }
     }
@@ -264,7 +268,7 @@ final class AlarmWorld {
     private func start(_ k: Int) {
         let node = nodes[k]
         node.incarnation += 1
-        node.clockInFlight = false
+        node.clock = LeaderClock()
         let inc = node.incarnation
         node.disk.scheduleSync = { [unowned self] gen, complete in
             let at = max(self.now + UInt64(self.rng.double(in: 200...3_000)), node.lastSync)
@@ -282,7 +286,7 @@ final class AlarmWorld {
         config.electionTicks = 6
         config.heartbeatTicks = 1
         do {
-            let bus = try BusNode(config: config, storage: node.disk, transport: Link(world: self, from: k),
+            let bus = try BusNode(config: config, storage: node.disk, transport: Link(world: self),
                                   random: Xoshiro256(seed: rng.next()), snapshots: SnapshotPolicy(every: 3_000, trailing: 200),
                                   domains: [(AlarmMachine.namespace, node.machine)], clock: { [unowned self] in self.nowMillis })
             node.bus = bus
@@ -315,26 +319,25 @@ final class AlarmWorld {
     }
 
     fileprivate func transmit(_ m: Message) {
-        let b = Int(m.to.rawValue) - 1
-        guard nodes[Int(m.from.rawValue) - 1].bus != nil else { return }
+        let a = Int(m.from.rawValue) - 1, b = Int(m.to.rawValue) - 1
+        guard nodes[a].bus != nil, !cut[a][b], !lost() else { return }
         schedule(.deliver(m, incarnation: nodes[b].incarnation), after: netDelay())
     }
 
-    /// The leader moves the state clock when a deadline is due, as `NodeServer` does.
+    /// The leader moves the state clock when a deadline is due: `LeaderClock`, as in `NodeServer`.
     private func proposeClock(_ k: Int) {
         let node = nodes[k]
-        guard let bus = node.bus, bus.replica.raft.role == .leader, !node.clockInFlight,
-              let due = bus.state.nextDomainDeadline, due <= nowMillis else { return }
-        node.clockInFlight = true
-        node.clockCount += 1
+        guard let bus = node.bus else { return }
+        let raft = bus.replica.raft
+        guard let id = node.clock.propose(isLeader: raft.role == .leader, deadline: bus.state.nextDomainDeadline, now: nowMillis,
+                                          node: node.id.rawValue, term: raft.term) else { return }
         let inc = node.incarnation
-        let id = (try? CommandID("clock-\(k)-\(bus.replica.raft.term)-\(node.clockCount)"))!
-        bus.submit(type: "alarm.clock", id: id, sender: "node:\(node.id)", payload: Array("{}".utf8)) { [unowned self] _ in
-            if self.nodes[k].incarnation == inc { self.nodes[k].clockInFlight = false }
+        bus.submit(type: LeaderClock.commandType, id: id, sender: "node:\(node.id)", payload: LeaderClock.payload) { [unowned self] _ in
+            if self.nodes[k].incarnation == inc { self.nodes[k].clock.completed() }
         }
     }
 
-    private func checkRaft() {
+    private func checkAll() {
         do throws(Violation) {
             for (k, node) in nodes.enumerated() {
                 guard let r = node.bus?.replica else { continue }
@@ -342,11 +345,69 @@ final class AlarmWorld {
                 try checker.check(node: k, raft: r.raft, now: now)
             }
         } catch { violation = error }
+        checkGateways()
+    }
+
+    // MARK: - Partitions
+
+    /// Every second while faults last: a node partition (or a gateway cut) now and then, and
+    /// devices' connections reset.
+    private func chaos() {
+        guard !healed else { return }
+        schedule(.chaos, after: Self.chaosMicros)
+        let dt = Double(Self.chaosMicros) / 3_600_000_000
+        if faults.partitionsPerHour > 0, rng.chance(faults.partitionsPerHour * dt) { partition() }
+        if faults.connectionResetsPerHour > 0 {
+            for s in devices.indices where rng.chance(faults.connectionResetsPerHour * dt) { resetConnections(s) }
+        }
+    }
+
+    private func partition() {
+        let n = nodes.count
+        healPartition()
+        let d = seconds(rng.double(in: faults.partitionSeconds[0]...faults.partitionSeconds[1]))
+        var kind = ""
+        switch rng.below(4) {
+        case 0:  // two sides
+            var side = (0..<n).map { _ in rng.chance(0.5) }
+            if side.allSatisfy({ $0 }) || side.allSatisfy({ !$0 }) { side[rng.int(in: 0...(n - 1))].toggle() }
+            for a in 0..<n { for b in 0..<n where side[a] != side[b] { cut[a][b] = true } }
+            kind = "two sides " + side.map { $0 ? "A" : "B" }.joined()
+        case 1:  // the leader isolated
+            let l = nodes.firstIndex { $0.bus?.replica.raft.role == .leader } ?? rng.int(in: 0...(n - 1))
+            for b in 0..<n where b != l { cut[l][b] = true; cut[b][l] = true }
+            kind = "isolate \(nodes[l].id)"
+        case 2:  // a bridge: two sides only one node connects
+            let bridge = rng.int(in: 0...(n - 1))
+            let side = (0..<n).map { $0 == bridge ? false : rng.chance(0.5) }
+            for a in 0..<n where a != bridge { for b in 0..<n where b != bridge && side[a] != side[b] { cut[a][b] = true } }
+            kind = "bridge \(nodes[bridge].id)"
+        default:  // one gateway cut from every node
+            let g = rng.int(in: 0...(gateways.count - 1))
+            gateways[g].cutUntil = now + d
+            kind = "gateway \(gateways[g].name) cut"
+        }
+        partitionGeneration += 1
+        count("partitions")
+        trace("partition \(kind) for \(d) us")
+        schedule(.heal(generation: partitionGeneration), after: d)
+    }
+
+    private func healPartition() {
+        for a in cut.indices { for b in cut.indices { cut[a][b] = false } }
+    }
+
+    private func healAll() {
+        healed = true
+        partitionGeneration += 1
+        healPartition()
+        for g in gateways { g.cutUntil = 0 }
+        trace("heal all")
     }
 
     // MARK: - Commands (a client that retries with the same id until it has an outcome)
 
-    private func submit(_ command: AlarmCommand, sender: String, id: String, then: @escaping (CommandOutcome) -> Void) {
+    func submit(_ command: AlarmCommand, sender: String, id: String, then: @escaping (CommandOutcome) -> Void) {
         let key = "\(sender)|\(id)"
         guard ops[key] == nil else { return }
         // Ids from names with non-ASCII letters (FF-Höchst) are hashed into printable ASCII.
@@ -383,7 +444,7 @@ final class AlarmWorld {
     }
 
     /// The state of the most advanced live replica (what a linearizable read would see, near enough).
-    private var state: AlarmState? {
+    var state: AlarmState? {
         nodes.filter { $0.bus != nil }.max { $0.bus!.replica.appliedIndex < $1.bus!.replica.appliedIndex }?.machine.state
     }
 
@@ -410,9 +471,9 @@ final class AlarmWorld {
     }
 
     /// A crew reached by an alarm answers with status 3 after a while (or never), then 4, then 1.
-    private func alerted(_ ins: Instruction) {
-        guard !ins.test else { return }
-        for unit in ins.units where responding.insert("\(ins.order)#\(unit)").inserted {
+    func alerted(order: OrderID, units: [UnitID], test: Bool) {
+        guard !test else { return }
+        for unit in units where responding.insert("\(order)#\(unit)").inserted {
             guard !rng.chance(scenario.unitNoAnswer) else { count("crews not answering"); continue }
             let volunteer = registry.unit(unit).flatMap { registry.station($0.station) }?.kind == .volunteer
             let times = scenario.crewTimes
@@ -448,144 +509,21 @@ final class AlarmWorld {
         }
     }
 
-    // MARK: - Gateways
-
-    /// Renews the lease; (re)attaches to a live node when the gateway's node died: the open
-    /// instructions from the node's state, then the topic from its end, as `GatewayLink` does.
-    private func poll(_ g: Gateway) {
-        schedule(.gatewayPoll(g.network), after: seconds(2))
-        submit(.lease(.init(network: g.network, holder: g.holder)), sender: "gateway:\(g.holder)", id: "lease-\(now)") { _ in }
-        if let k = g.node, nodes[k].bus != nil, nodes[k].incarnation == g.incarnation { return }
-        let live = nodes.indices.filter { nodes[$0].bus != nil }
-        guard !live.isEmpty else { return }
-        let k = live[rng.int(in: 0...(live.count - 1))]
-        guard let bus = nodes[k].bus, nodes[k].machine.state.registry != nil else { return }
-        g.node = k
-        g.incarnation = nodes[k].incarnation
-        g.attachment += 1
-        let attachment = g.attachment
-        let state = nodes[k].machine.state
-        g.seen = state.instructionCount
-        let topic = (try? TopicName(AlarmTopic.instructions(g.network)))!
-        let from = bus.state.topic(named: topic)?.nextOffset ?? 0
-        count("gateway attachments")
-        trace("gateway \(g.network) attaches to \(nodes[k].id) at sequence \(g.seen)")
-        for ins in state.pending(g.network) { schedule(.instruction(g.network, ins, attachment: attachment), after: 1_000) }
-        g.handle = bus.subscribe(topic: topic, from: from) { [unowned self] event in
-            guard case .message(let m) = event, let ins = try? JSONDecoder().decode(Instruction.self, from: Data(m.payload)),
-                  ins.sequence > g.seen else { return }
-            g.seen = ins.sequence
-            self.schedule(.instruction(g.network, ins, attachment: attachment), after: self.netDelay())
-        }
-    }
-
-    private func received(_ g: Gateway, _ ins: Instruction) {
-        let key = "\(ins.order)|\(ins.target)"
-        if let p = g.pending[key], p.round >= ins.round { return }
-        g.pending[key] = ins
-        switch ins.target {
-        case .line: sendToStation(ins)
-        case .group:
-            guard let c = ins.channel?.rawValue, let channel = channels[c], let ric = ins.ric, let f = ins.function,
-                  let page = try? POCSAG.Page(ric: ric, function: UInt8(f.unicodeScalars.first!.value - 65), content: .alphanumeric(ins.text ?? "")) else {
-                return violation = Violation(invariant: "page encodable", detail: "\(ins.target) in \(ins.order)", time: now)
-            }
-            nextPageID += 1
-            channel.scheduler.enqueue(QueuedPage(id: nextPageID, page: page, pageClass: ins.test ? .test : (ins.reAlarm ? .reAlarm : .alarm),
-                                                 queuedAt: nowMillis))
-            channel.pages[nextPageID] = ins
-            pump(c)
-        case .siren:
-            sirenQueue.append(ins)
-            pumpSirens()
-        }
-    }
-
-    private func sendToStation(_ ins: Instruction) {
-        guard !gateways[.wired]!.acknowledged.contains("\(ins.order)|\(ins.target)|\(ins.round)") else { return }
-        guard let s = ins.station?.rawValue, lineUp[s] == true, state?.orders[ins.order]?.isOpen ?? true else { return }
-        schedule(.stationReceive(s, ins), after: UInt64(rng.int(in: 3_000...20_000)))
-    }
-
-    /// The device shows an alarm once per (order, round) and ACKs every copy. A copy arriving
-    /// after the device's receipt for it was committed is a violation: the gateway must not send
-    /// again what was confirmed.
-    private func stationReceive(_ station: String, _ ins: Instruction) {
-        guard lineUp[station] == true else { return }
-        let key = "\(ins.order)#\(ins.round)"
-        if !shown[station, default: []].insert(key).inserted {
-            count("repeats shown once")
-            if let t = committedTarget(ins), t.round == ins.round, t.state == .delivered, t.late == false {
-                return violation = Violation(invariant: "no alarm twice to a confirmed device",
-                                             detail: "\(station) got \(ins.order) round \(ins.round) again after its ACK was committed", time: now)
-            }
-        } else {
-            alerted(ins)
-        }
-        schedule(.gatewayAck(station, ins), after: UInt64(rng.int(in: 20_000...200_000)))
-    }
-
-    /// The target as every replica agrees (the lowest applied index among live nodes).
-    private func committedTarget(_ ins: Instruction) -> AlarmTarget? {
-        let live = nodes.filter { $0.bus != nil }
-        guard let slowest = live.min(by: { $0.bus!.replica.appliedIndex < $1.bus!.replica.appliedIndex }) else { return nil }
-        return slowest.machine.state.orders[ins.order]?.targets.first { $0.target == ins.target }
-    }
-
-    private func gatewayAck(_ station: String, _ ins: Instruction) {
-        guard lineUp[station] == true else { return }
-        gateways[.wired]!.acknowledged.insert("\(ins.order)|\(ins.target)|\(ins.round)")
-        delivered(gateways[.wired]!, ins)
-    }
-
-    private func delivered(_ g: Gateway, _ ins: Instruction) {
-        let receipt = AlarmCommand.Receipt(order: ins.order, target: ins.target, round: ins.round)
-        let key = "\(ins.order)|\(ins.target)"
-        trace("delivered \(ins.order) \(ins.target) round \(ins.round)")
-        submit(.targetDelivered(receipt), sender: "gateway:\(g.holder)", id: "delivered-\(ins.order)-\(ins.target)-\(ins.round)") { _ in
-            if g.pending[key]?.round == ins.round { g.pending[key] = nil }
-        }
-    }
-
-    private func pump(_ c: String) {
-        let channel = channels[c]!
-        guard !channel.busy, let tx = channel.scheduler.next(now: nowMillis) else { return }
-        channel.scheduler.forgetWaits()
-        channel.busy = true
-        channel.onAir = tx.pages.compactMap { channel.pages.removeValue(forKey: $0.id) }
-        schedule(.airEnd(c), after: tx.airtimeMillis * 1000)
-    }
-
-    private func airEnd(_ c: String) {
-        let channel = channels[c]!
-        channel.busy = false
-        for ins in channel.onAir {
-            alerted(ins)
-            delivered(gateways[.wireless]!, ins)
-        }
-        channel.onAir = []
-        pump(c)
-    }
-
-    private func pumpSirens() {
-        guard !sirenBusy, !sirenQueue.isEmpty else { return }
-        sirenBusy = true
-        let ins = sirenQueue.removeFirst()
-        alerted(ins)
-        schedule(.sirenEnd(ins), after: seconds(5.35))
-    }
-
-    /// Background information pages (long texts) on the saturated channel.
+    /// Background information pages (long texts) on the saturated channel, queued on the active
+    /// paging gateway.
     private func infoPages() {
-        guard let s = scenario.saturatedChannel, let channel = channels[s.channel] else { return }
+        guard let s = scenario.saturatedChannel else { return }
         guard now < seconds((s.fromMinute + s.forMinutes) * 60) else { return }
-        nextPageID += 1
-        let text = "Info \(nextPageID): Unwetterwarnung Stufe 3, Sturmboeen bis 110 km/h, Einsatzbereitschaft pruefen"
-        channel.scheduler.enqueue(QueuedPage(id: nextPageID, page: (try? POCSAG.Page(ric: 1_300_000 + UInt32(nextPageID % 64) * 8, function: 1, content: .alphanumeric(text)))!,
-                                             pageClass: .information, queuedAt: nowMillis))
-        count("information pages")
-        pump(s.channel)
         schedule(.infoPages, after: UInt64(1_000_000 / s.pagesPerSecond))
+        guard let g = gateways.first(where: { $0.network == .wireless && $0.paging?.active == true }) else {
+            return count("information pages without an active paging gateway")
+        }
+        let n = stats["information pages", default: 0]
+        let text = "Info \(n): Unwetterwarnung Stufe 3, Sturmboeen bis 110 km/h, Einsatzbereitschaft pruefen"
+        guard let page = try? POCSAG.Page(ric: 1_300_000 + UInt32(n % 64) * 8, function: 1, content: .alphanumeric(text)),
+              let directives = g.paging!.enqueue(page, pageClass: .information, channel: s.channel, now: nowMillis) else { return }
+        count("information pages")
+        perform(g.index, directives)
     }
 
     // MARK: - End
@@ -593,18 +531,21 @@ final class AlarmWorld {
     private func finish() {
         guard ops.isEmpty else {
             let key = ops.keys.sorted().first!
-            return violation = Violation(invariant: "liveness", detail: "\(ops.count) commands still without an outcome, e.g. \(key)", time: now)
+            return fail("liveness", "\(ops.count) commands still without an outcome, e.g. \(key)")
         }
         let live = nodes.filter { $0.bus != nil }
         guard live.count == nodes.count, let reference = live.first?.bus?.state else {
-            return violation = Violation(invariant: "liveness", detail: "not every node is up at the end", time: now)
+            return fail("liveness", "not every node is up at the end")
         }
         for node in live where node.bus!.replica.appliedIndex != reference.lastApplied || node.bus!.state.snapshot() != reference.snapshot() {
-            return violation = Violation(invariant: "identical state", detail: "\(node.id) differs from \(nodes[0].id) at the end", time: now)
+            return fail("identical state", "\(node.id) differs from \(nodes[0].id) at the end")
         }
         let state = nodes[0].machine.state
         if let open = state.orders.values.filter(\.isOpen).map(\.id).sorted().first {
-            return violation = Violation(invariant: "every order final", detail: "order \(open) is still open after the settle time", time: now)
+            return fail("every order final", "order \(open) is still open after the settle time")
+        }
+        for n in Network.allCases where !gateways.contains(where: { $0.network == n && $0.active }) {
+            return fail("liveness", "no \(n.rawValue) gateway is active at the end")
         }
     }
 

@@ -3,6 +3,8 @@ import Foundation
 @_spi(Simulation) import Simulator
 import Alarming
 import Helpers
+import Dispatch
+import Synchronization
 
 extension CommandLine {
     static let mutants: [String: Mutants] = [
@@ -81,8 +83,9 @@ extension CommandLine {
         return violations == 0 ? 0 : 1
     }
 
-    /// `florian simulate --scenario FILE.json [--seed S | --seeds N [--start S]] [--trace-hash]`:
-    /// an alarm-dispatcher scenario (Simulations/storm-night.json) on the deterministic world.
+    /// `florian simulate --scenario FILE.json [--seed S | --seeds N [--start S]] [--workers W]
+    /// [--mutant NAME] [--trace-hash]`: an alarm-dispatcher scenario (Simulations/storm-night.json)
+    /// on the deterministic world, with the shipped gateway cores.
     static func simulateAlarms(_ path: String, _ args: inout Arguments) throws -> Int32 {
         guard let data = FileManager.default.contents(atPath: path) else { throw AlarmCLIError("cannot read scenario file '\(path)'") }
         let scenario = try AlarmScenario.parse(Array(data), name: URL(fileURLWithPath: path).lastPathComponent)
@@ -95,26 +98,48 @@ extension CommandLine {
         let single = try args.uint("seed")
         let count = try args.uint("seeds")
         let start = try args.uint("start") ?? 1
+        let workers = try args.uint("workers").map(Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
         let traceHash = args.flag("trace-hash")
         _ = args.flag("trace")
+        var mutant: AlarmMutant?
+        if let name = args.string("mutant") {
+            guard let m = AlarmMutant(rawValue: name) else {
+                throw UsageError("unknown mutant '\(name)' for an alarm scenario (known: \(AlarmMutant.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            mutant = m
+        }
         try args.finish()
         guard single == nil || count == nil else { throw UsageError("give --seed or --seeds, not both") }
         let seeds = single.map { [$0] } ?? (0..<(count ?? 1)).map { start + $0 }
+        // Seeds are independent: they run on all cores, and are reported in seed order.
+        let chosen = mutant
+        let began = Date()
+        let outcomes = Mutex([UInt64: (AlarmOutcome, Double)]())
+        let next = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: max(1, min(workers, seeds.count))) { _ in
+            while true {
+                let k: Int = next.withLock { k in defer { k += 1 }; return k }
+                guard k < seeds.count else { return }
+                let t = Date()
+                let o = AlarmSimulation.run(seed: seeds[k], scenario: scenario, registry: registry, mutant: chosen)
+                let secs = Date().timeIntervalSince(t)
+                outcomes.withLock { $0[seeds[k]] = (o, secs) }
+            }
+        }
         var violations = 0
         for seed in seeds {
-            let began = Date()
-            let o = AlarmSimulation.run(seed: seed, scenario: scenario, registry: registry)
-            let secs = String(format: "%.1f", Date().timeIntervalSince(began))
+            let (o, secs) = outcomes.withLock { $0[seed]! }
             if let v = o.violation {
                 violations += 1
                 print("VIOLATION seed \(seed): \(v.invariant): \(v.detail) (virtual time \(Double(v.time) / 1e6) s)")
-                print("  replay: florian simulate --scenario \(path) --seed \(seed)")
+                print("  replay: florian simulate --scenario \(path) --seed \(seed)\(mutant.map { " --mutant \($0.rawValue)" } ?? "")")
             } else {
-                print("scenario \(scenario.name), seed \(seed): \(o.events) events in \(secs) s")
+                print("scenario \(scenario.name), seed \(seed): \(o.events) events in \(String(format: "%.1f", secs)) s")
                 for line in o.report { print("  \(line)") }
             }
             if traceHash { print("trace \(o.traceHash)") }
         }
+        if seeds.count > 1 { print("simulate: \(String(format: "%.1f", Date().timeIntervalSince(began))) s on \(min(workers, seeds.count)) workers") }
         print("simulate: \(seeds.count) seeds, \(violations) violations")
         return violations == 0 ? 0 : 1
     }
