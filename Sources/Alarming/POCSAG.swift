@@ -39,7 +39,7 @@ public enum POCSAG {
             self.ric = ric
             self.function = function
             self.content = content
-            _ = try POCSAG.messageBits(content)  // refuses characters the code cannot carry
+            _ = try POCSAG.messageCodes(content)  // refuses characters the code cannot carry
         }
     }
 
@@ -77,33 +77,63 @@ public enum POCSAG {
     /// DIN 66003: the German reference version of ISO 646.
     static let din66003: [Character: UInt8] = ["Ä": 0x5B, "Ö": 0x5C, "Ü": 0x5D, "ä": 0x7B, "ö": 0x7C, "ü": 0x7D, "ß": 0x7E]
 
-    /// A message's bits in transmission order (each character least significant bit first).
-    static func messageBits(_ content: Content) throws(PagingError) -> [Bool] {
-        var bits: [Bool] = []
+    /// The codes of a message's characters and their width in bits (4 numeric, 7 alphanumeric);
+    /// it refuses what the code cannot carry. Plain ASCII takes a path without `Character`
+    /// lookups (a saturated channel encodes thousands of pages).
+    static func messageCodes(_ content: Content) throws(PagingError) -> (codes: [UInt8], width: Int) {
         switch content {
         case .tone:
-            return []
+            return ([], 7)
         case .numeric(let text):
+            if text.utf8.allSatisfy({ $0 < 0x80 && numericASCII[Int($0)] != 0xFF }) {
+                guard text.utf8.count <= 80 else { throw .messageTooLong(text.utf8.count, limit: 80) }
+                return (text.utf8.map { numericASCII[Int($0)] }, 4)
+            }
             guard text.count <= 80 else { throw .messageTooLong(text.count, limit: 80) }
+            var codes: [UInt8] = []
             for ch in text {
                 guard let code = numericCodes[ch] else { throw .notEncodable(ch, "numeric") }
-                for k in 0..<4 { bits.append(code >> UInt8(k) & 1 == 1) }
+                codes.append(code)
             }
-            // Pad the last codeword with spaces (the pager ignores trailing spaces).
-            while bits.count % 20 != 0 { for k in 0..<4 { bits.append(0xC >> UInt8(k) & 1 == 1) } }
+            return (codes, 4)
         case .alphanumeric(let text):
+            if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && !alphanumericReserved.contains($0) }) {
+                guard text.utf8.count <= 240 else { throw .messageTooLong(text.utf8.count, limit: 240) }
+                return (Array(text.utf8), 7)
+            }
             guard text.count <= 240 else { throw .messageTooLong(text.count, limit: 240) }
+            var codes: [UInt8] = []
             for ch in text {
-                let code: UInt8
                 if let german = din66003[ch] {
-                    code = german
-                } else if let ascii = ch.asciiValue, ascii >= 0x20, ascii < 0x7F, !"[\\]{|}~".contains(ch) {
-                    code = ascii
+                    codes.append(german)
+                } else if let ascii = ch.asciiValue, ascii >= 0x20, ascii < 0x7F, !alphanumericReserved.contains(ascii) {
+                    codes.append(ascii)
                 } else {
                     throw .notEncodable(ch, "alphanumeric (7-bit, DIN 66003)")
                 }
-                for k in 0..<7 { bits.append(code >> UInt8(k) & 1 == 1) }
             }
+            return (codes, 7)
+        }
+    }
+
+    /// The ASCII characters DIN 66003 gives to German letters (`[\]{|}~`): not sent as such.
+    private static let alphanumericReserved: Set<UInt8> = Set("[\\]{|}~".utf8)
+    /// `numericCodes` by ASCII byte (0xFF: not in the set).
+    private static let numericASCII: [UInt8] = (0..<128).map { b in
+        numericCodes[Character(Unicode.Scalar(UInt8(b)))] ?? 0xFF
+    }
+
+    /// A message's bits in transmission order (each character least significant bit first).
+    static func messageBits(_ content: Content) throws(PagingError) -> [Bool] {
+        let (codes, width) = try messageCodes(content)
+        var bits: [Bool] = []
+        bits.reserveCapacity(codes.count * width + 20)
+        for code in codes {
+            for k in 0..<width { bits.append(code >> UInt8(k) & 1 == 1) }
+        }
+        // Pad the last codeword of a numeric message with spaces (the pager ignores them).
+        if case .numeric = content {
+            while bits.count % 20 != 0 { for k in 0..<4 { bits.append(0xC >> UInt8(k) & 1 == 1) } }
         }
         return bits
     }
@@ -124,7 +154,8 @@ public enum POCSAG {
 
     /// How many message codewords `content` takes (0 for tone only; a valid page's content).
     public static func messageCodewordCount(_ content: Content) -> Int {
-        (((try? messageBits(content).count) ?? 0) + 19) / 20
+        guard let (codes, width) = try? messageCodes(content) else { return 0 }
+        return (codes.count * width + 19) / 20
     }
 
     // MARK: - Batches

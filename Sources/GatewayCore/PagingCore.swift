@@ -71,11 +71,10 @@ public struct PagingCore: Sendable {
         var out: [GatewayDirective] = []
         switch input {
         case .timer(.channel(let id)):
-            guard var c = channels[id], let at = c.timerAt, now >= at else { break }
-            c.timerAt = nil
-            let aired = c.onAir
-            c.onAir = []
-            channels[id] = c
+            guard let at = channels[id]?.timerAt, now >= at else { break }
+            channels[id]!.timerAt = nil
+            let aired = channels[id]!.onAir
+            channels[id]!.onAir = []
             for ins in aired { report("delivered", ins, &out) }
             pump(id, now: now, &out)
         case .timer(.sirens):
@@ -87,18 +86,16 @@ public struct PagingCore: Sendable {
             }
             pumpSirens(now: now, &out)
         case let .keyed(id, error):
-            guard var c = channels[id], let sent = c.keying else { break }
-            c.keying = nil
+            guard let sent = channels[id]?.keying else { break }
+            channels[id]!.keying = nil
             if let error {
-                channels[id] = c
                 link.sinkFault = "\(id): \(error)"
                 for ins in sent { fail(ins, error, &out) }
                 pump(id, now: now, &out)
                 break
             }
             if link.sinkFault?.hasPrefix("\(id):") == true { link.sinkFault = nil }
-            c.onAir = sent
-            channels[id] = c
+            channels[id]!.onAir = sent
             for ins in sent { report("sent", ins, &out) }
         case let .sounded(airtime, error):
             guard let ins = sirens.sounding else { break }
@@ -156,7 +153,7 @@ public struct PagingCore: Sendable {
         known[key] = ins.round
         switch ins.target {
         case .group:
-            guard let id = ins.channel?.rawValue, var c = channels[id], let ric = ins.ric,
+            guard let id = ins.channel?.rawValue, let fault = channels[id].map({ $0.fault }), let ric = ins.ric,
                   let function = ins.function?.unicodeScalars.first.map({ UInt8($0.value) &- 65 }) else {
                 return fail(ins, "channel \(ins.channel?.rawValue ?? "?") is not served by this gateway", &out)
             }
@@ -165,12 +162,11 @@ public struct PagingCore: Sendable {
             do { page = try POCSAG.Page(ric: ric, function: function, content: content) } catch {
                 return fail(ins, "cannot encode the page: \(error)", &out)
             }
-            if let fault = c.fault { return fail(ins, fault, &out) }
+            if let fault { return fail(ins, fault, &out) }
             nextPageID += 1
             let pageClass: PageClass = ins.test ? .test : (ins.reAlarm ? .reAlarm : .alarm)
-            c.scheduler.enqueue(QueuedPage(id: nextPageID, page: page, pageClass: pageClass, queuedAt: now))
-            c.pages[nextPageID] = ins
-            channels[id] = c
+            channels[id]!.scheduler.enqueue(QueuedPage(id: nextPageID, page: page, pageClass: pageClass, queuedAt: now))
+            channels[id]!.pages[nextPageID] = ins
             pump(id, now: now, &out)
         case .siren:
             if let fault = sirens.fault { return fail(ins, fault, &out) }
@@ -184,32 +180,36 @@ public struct PagingCore: Sendable {
     /// Queues a page that is not an alarm instruction (information pages, for the simulator's
     /// saturated channel); nil when the channel is not served.
     public mutating func enqueue(_ page: POCSAG.Page, pageClass: PageClass, channel id: String, now: UInt64) -> [GatewayDirective]? {
-        guard var c = channels[id] else { return nil }
+        guard channels[id] != nil else { return nil }
         nextPageID += 1
-        c.scheduler.enqueue(QueuedPage(id: nextPageID, page: page, pageClass: pageClass, queuedAt: now))
-        channels[id] = c
+        channels[id]!.scheduler.enqueue(QueuedPage(id: nextPageID, page: page, pageClass: pageClass, queuedAt: now))
         var out: [GatewayDirective] = []
         pump(id, now: now, &out)
         return out
     }
 
     /// Starts the channel's next transmission when it is free; its receipts follow at its end.
+    /// Channels change in place (`channels[id]!.…`): a copy held while its queues change would
+    /// make each change copy them whole.
     private mutating func pump(_ id: String, now: UInt64, _ out: inout [GatewayDirective]) {
-        guard link.active, var c = channels[id], c.timerAt == nil, c.keying == nil else { return }
-        guard let tx = c.scheduler.next(now: now) else {
-            if !c.scheduler.isEmpty, c.scheduler.busyUntil > now {
-                c.timerAt = c.scheduler.busyUntil
-                channels[id] = c
-                out.append(.arm(.channel(id), at: c.scheduler.busyUntil))
+        guard link.active, channels[id].map({ $0.timerAt == nil && $0.keying == nil }) == true else { return }
+        guard let tx = channels[id]!.scheduler.next(now: now) else {
+            let busyUntil = channels[id]!.scheduler.busyUntil
+            if !channels[id]!.scheduler.isEmpty, busyUntil > now {
+                channels[id]!.timerAt = busyUntil
+                out.append(.arm(.channel(id), at: busyUntil))
             }
             return
         }
-        c.scheduler.forgetWaits()
+        channels[id]!.scheduler.forgetWaits()
         // Pages without an instruction (information pages) have no receipt.
-        c.keying = tx.pages.compactMap { c.pages.removeValue(forKey: $0.id) }
-        c.timerAt = tx.end
-        channels[id] = c
-        out.append(.key(channel: id, tx, rate: c.scheduler.rate))
+        var keying: [Instruction] = []
+        for page in tx.pages {
+            if let ins = channels[id]!.pages.removeValue(forKey: page.id) { keying.append(ins) }
+        }
+        channels[id]!.keying = keying
+        channels[id]!.timerAt = tx.end
+        out.append(.key(channel: id, tx, rate: channels[id]!.scheduler.rate))
         out.append(.arm(.channel(id), at: tx.end))
     }
 

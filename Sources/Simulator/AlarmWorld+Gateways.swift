@@ -35,8 +35,14 @@ extension AlarmWorld {
             self.network = network
         }
         var up: Bool { paging != nil || station != nil }
-        var active: Bool { paging?.active ?? station?.active ?? false }
-        var epoch: UInt64 { paging?.epoch ?? station?.epoch ?? 0 }
+        /// The core's activity and epoch as of its last step (the checks read them after every
+        /// event; reading them through the optional core would copy the core each time).
+        private(set) var active = false
+        private(set) var epoch: UInt64 = 0
+        func noteCore() {
+            active = paging?.active ?? station?.active ?? false
+            epoch = paging?.epoch ?? station?.epoch ?? 0
+        }
     }
 
     struct Subscription {
@@ -136,6 +142,7 @@ extension AlarmWorld {
         detach(gw.index)
         gw.paging = nil
         gw.station = nil
+        gw.noteCore()
         gw.life += 1
         for (id, c) in connections.sorted(by: { $0.key < $1.key }) where c.gateway == gw.index && c.open {
             connections[id]!.open = false
@@ -160,15 +167,10 @@ extension AlarmWorld {
         let gw = gateways[g]
         guard gw.up else { return }
         if gw.network == .wired { learn(gw, from: input) }
-        var directives: [GatewayDirective]
-        if var core = gw.station {
-            directives = core.handle(input, now: nowMillis)
-            gw.station = core
-        } else {
-            var core = gw.paging!
-            directives = core.handle(input, now: nowMillis)
-            gw.paging = core
-        }
+        // In place: a copy of the core taken out of `gw` would copy its queues on every change.
+        let directives = gw.station != nil ? gw.station!.handle(input, now: nowMillis) : gw.paging!.handle(input, now: nowMillis)
+        gw.noteCore()
+        checkGateways()
         perform(g, directives)
     }
 

@@ -342,10 +342,9 @@ final class AlarmWorld {
             for (k, node) in nodes.enumerated() {
                 guard let r = node.bus?.replica else { continue }
                 if let reason = r.haltReason { throw Violation(invariant: "replica halted", detail: "\(node.id): \(reason)", time: now) }
-                try checker.check(node: k, raft: r.raft, now: now)
+                try checker.check(node: k, replica: r, now: now)
             }
         } catch { violation = error }
-        checkGateways()
     }
 
     // MARK: - Partitions
@@ -515,7 +514,7 @@ final class AlarmWorld {
         guard let s = scenario.saturatedChannel else { return }
         guard now < seconds((s.fromMinute + s.forMinutes) * 60) else { return }
         schedule(.infoPages, after: UInt64(1_000_000 / s.pagesPerSecond))
-        guard let g = gateways.first(where: { $0.network == .wireless && $0.paging?.active == true }) else {
+        guard let g = gateways.first(where: { $0.network == .wireless && $0.paging != nil && $0.active }) else {
             return count("information pages without an active paging gateway")
         }
         let n = stats["information pages", default: 0]

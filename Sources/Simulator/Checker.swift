@@ -46,22 +46,23 @@ struct Checker {
         leading[k] = nil
     }
 
-    /// Checks one node's Raft state after a step.
-    mutating func check(node k: Int, raft: Raft, now: UInt64) throws(Violation) {
-        let compacted = raft.compacted.index
+    /// Checks one node's Raft state after a step. It reads the replica's fields in place: a copy
+    /// of its Raft per node and step cost more than the rest of the check.
+    mutating func check(node k: Int, replica r: Replica, now: UInt64) throws(Violation) {
+        let compacted = r.raft.compacted.index
         // Election safety: at most one leader per term.
-        if raft.role == .leader {
-            if let other = leaderOfTerm[raft.term], other != raft.config.id {
+        if r.raft.role == .leader {
+            if let other = leaderOfTerm[r.raft.term], other != r.raft.config.id {
                 throw Violation(invariant: "election safety",
-                                detail: "\(other) and \(raft.config.id) both lead term \(raft.term)", time: now)
+                                detail: "\(other) and \(r.raft.config.id) both lead term \(r.raft.term)", time: now)
             }
-            leaderOfTerm[raft.term] = raft.config.id
-            if let was = leading[k], was.term == raft.term {
+            leaderOfTerm[r.raft.term] = r.raft.config.id
+            if let was = leading[k], was.term == r.raft.term {
                 // Leader append-only: a leader never overwrites or deletes its entries.
-                if raft.lastIndex < was.lastIndex
-                    || (was.lastIndex >= compacted && raft.term(at: was.lastIndex) != was.lastTerm) {
+                if r.raft.lastIndex < was.lastIndex
+                    || (was.lastIndex >= compacted && r.raft.term(at: was.lastIndex) != was.lastTerm) {
                     throw Violation(invariant: "leader append-only",
-                                    detail: "\(raft.config.id) leader of term \(raft.term) lost or changed entry \(was.lastIndex)",
+                                    detail: "\(r.raft.config.id) leader of term \(r.raft.term) lost or changed entry \(was.lastIndex)",
                                     time: now)
                 }
             } else {
@@ -70,15 +71,15 @@ struct Checker {
                 var i = max(compacted, 1)
                 while i <= UInt64(committed.count) {
                     let c = committed[Int(i - 1)]
-                    if i > compacted, raft.term(at: i) != c.term {
+                    if i > compacted, r.raft.term(at: i) != c.term {
                         throw Violation(invariant: "leader completeness",
-                                        detail: "\(raft.config.id) leads term \(raft.term) without committed entry \(i) (term \(c.term)); it has term \(raft.term(at: i).map(String.init) ?? "none")",
+                                        detail: "\(r.raft.config.id) leads term \(r.raft.term) without committed entry \(i) (term \(c.term)); it has term \(r.raft.term(at: i).map(String.init) ?? "none")",
                                         time: now)
                     }
                     i += 1
                 }
             }
-            leading[k] = (raft.term, raft.lastIndex, raft.lastTerm)
+            leading[k] = (r.raft.term, r.raft.lastIndex, r.raft.lastTerm)
         } else {
             leading[k] = nil
         }

@@ -691,7 +691,7 @@ final class World {
                 if let reason = r.haltReason {
                     throw Violation(invariant: "replica halted", detail: "\(node.id): \(reason)", time: now)
                 }
-                try checker.check(node: k, raft: r.raft, now: now)
+                try checker.check(node: k, replica: r, now: now)
                 if r.raft.role == .leader, leaderSeen[k] != r.raft.term {
                     leaderSeen[k] = r.raft.term
                     stats.elections += 1
