@@ -92,7 +92,19 @@ public final class HelpersMachine: DomainStateMachine {
             }
             guard let r = domain.router.requests[RequestID(id)] else { throw .notFound("request \(id.prefix(40))") }
             return HelpersJSON.encode(RequestView(r, asker: asker, detail: true))
-        default: throw .notFound("query \(name.prefix(40)) (known: requests, request)")
+        case "volunteers":
+            // Counts per platform, never who: enough for an operator (and the demo) to see that a
+            // platform's people are registered.
+            var perPlatform: [String: Int] = [:]
+            for v in domain.router.volunteers.values { perPlatform[v.platform, default: 0] += 1 }
+            return HelpersJSON.encode(VolunteerCounts(total: domain.router.volunteers.count, platforms: perPlatform))
+        default: throw .notFound("query \(name.prefix(40)) (known: requests, request, volunteers)")
         }
     }
+}
+
+/// The `volunteers` query's answer: how many people are registered, per platform.
+public struct VolunteerCounts: Codable, Sendable, Equatable {
+    public var total: Int
+    public var platforms: [String: Int]
 }

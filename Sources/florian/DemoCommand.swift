@@ -1,6 +1,7 @@
 import Alarming
 import Client
 import Console
+import Domains
 import Dispatch
 import Foundation
 import Secure
@@ -103,7 +104,9 @@ extension CommandLine {
                        "--answer-after", "1000-4000", "--travel", "5000"]
             if let scenario = repositoryFile("Simulations/main-flood.json") { sim += ["--scenario", scenario] }
             try cluster.spawn("helper-sim", sim)
-            say("helper network: platform \(LocalCluster.helperPlatform) (app listener 127.0.0.1:\(port)), 30 simulated volunteers (log \(cluster.childLogURL("helper-sim").path))")
+            // Ready means the volunteers are on the bus: a request typed at once finds them.
+            try Self.waitForVolunteers(cluster, platform: LocalCluster.helperPlatform, count: 30) { stopRequested.withLock { $0 } }
+            say("helper network: platform \(LocalCluster.helperPlatform) (app listener 127.0.0.1:\(port)), 30 simulated volunteers registered (log \(cluster.childLogURL("helper-sim").path))")
         } catch {
             cluster.stopChildren()
             cluster.stopAll()
@@ -210,6 +213,24 @@ extension CommandLine {
 
     /// Applies the registry, starts the gateways and station simulators, and waits until both
     /// networks have an active gateway and every station line is up.
+    /// Waits (up to 60 s) until `count` volunteers of `platform` are registered in the helpers domain.
+    static func waitForVolunteers(_ cluster: LocalCluster, platform: String, count: Int, stopped: () -> Bool) throws {
+        let client = try cluster.client()
+        defer { client.close() }
+        let deadline = Date().addingTimeInterval(60)
+        var seen = 0
+        while Date() < deadline {
+            if stopped() { throw UsageError("stopped by a signal while starting") }
+            if let answer = try? client.query(namespace: "helpers", name: "volunteers", payload: Array("{}".utf8)),
+               let counts = try? JSONDecoder().decode(VolunteerCounts.self, from: Data(answer)) {
+                seen = counts.platforms[platform] ?? 0
+                if seen >= count { return }
+            }
+            Thread.sleep(forTimeInterval: 0.25)
+        }
+        throw UsageError("the helper network did not come up within 60 s: \(seen)/\(count) volunteers of \(platform) registered (logs in \(cluster.dir.path))")
+    }
+
     static func startAlarming(_ cluster: LocalCluster, file: URL, registryPath: String, stopped: () -> Bool) throws {
         guard let data = FileManager.default.contents(atPath: registryPath) else { throw UsageError("cannot read \(registryPath)") }
         let registry = try StrictJSON.decode(Registry.self, from: Array(data), what: registryPath)
